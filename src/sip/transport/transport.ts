@@ -1,0 +1,55 @@
+/**
+ * The network seam under sip.js. sip.js hands a transport a whole serialized message and no
+ * destination; our transports pick the next hop from the message itself (first Route URI,
+ * else the Request-URI, RFC 3261 8.1.2) and deliver each inbound message whole.
+ */
+import type { Clock } from '../../clock.ts';
+
+export type TransportProtocol = 'UDP' | 'TCP' | 'TLS';
+
+/** Where a message goes: an IP literal (v4 or v6, no brackets) and port. */
+export interface Destination {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Resolves a host name from a URI to an IP address. DNS proper (RFC 3263) plugs in here later. */
+export interface HostResolver {
+  resolve(host: string): Promise<string>;
+}
+
+/** Counters every transport keeps; exported as metrics later. */
+export interface TransportStats {
+  sent: number;
+  received: number;
+  retransmissions: number;
+  malformed: number;
+  oversized: number;
+  connects: number;
+  connectFailures: number;
+}
+
+export interface SipTransport {
+  /** Via transport token: "UDP", "TCP" or "TLS". */
+  readonly protocol: TransportProtocol;
+  /** The local address this transport's sockets are bound to (for Via/Contact). */
+  readonly localHost: string;
+  readonly localPort: number;
+  readonly stats: TransportStats;
+  /** Sends one serialized message; the next hop comes from the message (Route / Request-URI). */
+  send(message: string): Promise<void>;
+  /** Called with every well-framed inbound message text (not yet parsed). */
+  onMessage: ((message: string) => void) | undefined;
+  close(): Promise<void>;
+}
+
+export interface TransportOptions {
+  clock: Clock;
+  resolver: HostResolver;
+  /** Local bind address, e.g. 127.0.0.1. */
+  bindHost: string;
+  /** 0 = ephemeral. */
+  bindPort: number;
+  /** Largest message accepted or sent, in bytes. */
+  maxMessageBytes: number;
+}
