@@ -14,6 +14,8 @@ export const ErrorCodes = {
   SIP_MESSAGE_TOO_LARGE: 'MWI_SIP_MESSAGE_TOO_LARGE',
   SIP_STACK_CLOSED: 'MWI_SIP_STACK_CLOSED',
   RESOLVE_FAILED: 'MWI_RESOLVE_FAILED',
+  /** A transport's bounded table (retransmission entries, connections) is full: back off and retry. */
+  SIP_TRANSPORT_BUSY: 'MWI_SIP_TRANSPORT_BUSY',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

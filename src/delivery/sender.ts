@@ -1,0 +1,33 @@
+/**
+ * The seam the queue calls: one mailbox's state in, one outcome out. Nothing above this file
+ * knows about sip.js, transports or ETags.
+ */
+import type { MessageSummary } from '../mwi/message-summary.ts';
+import type { Outcome } from './outcome.ts';
+
+export type DeliveryRoute =
+  /** RFC 3903 PUBLISH to a presence server (URI of the server, e.g. sip:ps.example.net;transport=tcp). */
+  | { mode: 'publish'; target: string }
+  /** Unsolicited NOTIFY straight to a phone's contact URI. */
+  | { mode: 'notify'; contact: string };
+
+export interface MwiDelivery {
+  /** The mailbox's account URI, e.g. sip:1000@pbx.example.net. */
+  mailbox: string;
+  summary: MessageSummary;
+  route: DeliveryRoute;
+}
+
+export interface ProbeOutcome {
+  up: boolean;
+  status?: number;
+  reason: string;
+  elapsedMs: number;
+}
+
+export interface MwiSender {
+  send(delivery: MwiDelivery): Promise<Outcome>;
+  /** SIP OPTIONS health probe of a target URI. */
+  probe(target: string): Promise<ProbeOutcome>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,198 @@
+/**
+ * RFC 3842 application/simple-message-summary: the body of MWI PUBLISH and NOTIFY.
+ * The encoder is strict (Kamailio's presence_mwi answers 500 to LF-only line ends, lowercase
+ * header names or a last line without CRLF); the parser is liberal and never throws.
+ */
+import { ErrorCodes, MwiError } from '../errors.ts';
+
+/** In the order the encoder emits them. */
+export const MESSAGE_CLASSES = [
+  'voice-message',
+  'fax-message',
+  'pager-message',
+  'multimedia-message',
+  'text-message',
+  'none',
+] as const;
+
+export type MessageClass = (typeof MESSAGE_CLASSES)[number];
+
+export interface MessageCounts {
+  new: number;
+  old: number;
+  urgentNew?: number;
+  urgentOld?: number;
+}
+
+export interface MessageSummary {
+  /** Message-Account URI (sip:, sips: or tel:). */
+  account?: string;
+  counts: Partial<Record<MessageClass, MessageCounts>>;
+}
+
+/** RFC 3842 msgcount: 1*DIGIT, at most 2^32-1. */
+export const MAX_MESSAGE_COUNT = 0xffff_ffff;
+
+export const MESSAGE_SUMMARY_CONTENT_TYPE = 'application/simple-message-summary';
+
+/** Stable reasons a body is rejected, for callers and tests (the `reason` text is for humans). */
+export type SummaryProblem =
+  | 'status-line'
+  | 'account'
+  | 'counts-syntax'
+  | 'count-range'
+  | 'urgent-exceeds-total'
+  | 'duplicate-line'
+  | 'malformed-line';
+
+export type ParseSummaryResult =
+  | { ok: true; value: MessageSummary; messagesWaiting: boolean }
+  | { ok: false; code: typeof ErrorCodes.BODY_INVALID; problem: SummaryProblem; reason: string };
+
+const HEADER_NAMES: Record<MessageClass, string> = {
+  'voice-message': 'Voice-Message',
+  'fax-message': 'Fax-Message',
+  'pager-message': 'Pager-Message',
+  'multimedia-message': 'Multimedia-Message',
+  'text-message': 'Text-Message',
+  none: 'None',
+};
+
+const CLASS_BY_LOWER_NAME = new Map<string, MessageClass>(MESSAGE_CLASSES.map((c) => [c, c]));
+
+function isValidCount(n: unknown): n is number {
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= MAX_MESSAGE_COUNT;
+}
+
+/** A sip:, sips: or tel: URI made of visible ASCII only (no CR/LF, controls, spaces or <>"). */
+export function isValidAccountUri(uri: string): boolean {
+  const m = /^(?:sips?|tel):(.+)$/i.exec(uri);
+  if (!m) return false;
+  for (const ch of m[1] ?? '') {
+    const c = ch.charCodeAt(0);
+    if (ch.length !== 1 || c < 0x21 || c > 0x7e || ch === '<' || ch === '>' || ch === '"') return false;
+  }
+  return true;
+}
+
+function invalid(problem: SummaryProblem, message: string, details: Record<string, unknown> = {}): MwiError {
+  return new MwiError(ErrorCodes.BODY_INVALID, message, { details: { problem, ...details } });
+}
+
+function countsLine(cls: MessageClass, c: MessageCounts): string {
+  const urgent = c.urgentNew !== undefined || c.urgentOld !== undefined;
+  const urgentNew = c.urgentNew ?? 0;
+  const urgentOld = c.urgentOld ?? 0;
+  for (const [field, n] of [['new', c.new], ['old', c.old], ['urgentNew', urgentNew], ['urgentOld', urgentOld]] as const) {
+    if (!isValidCount(n)) {
+      throw invalid('count-range', `${cls} ${field} must be an integer between 0 and ${MAX_MESSAGE_COUNT}`, { messageClass: cls, field });
+    }
+  }
+  if (urgentNew > c.new) throw invalid('urgent-exceeds-total', `${cls} urgentNew exceeds new`, { messageClass: cls, field: 'urgentNew' });
+  if (urgentOld > c.old) throw invalid('urgent-exceeds-total', `${cls} urgentOld exceeds old`, { messageClass: cls, field: 'urgentOld' });
+  const tail = urgent ? ` (${urgentNew}/${urgentOld})` : '';
+  return `${HEADER_NAMES[cls]}: ${c.new}/${c.old}${tail}`;
+}
+
+/** The body bytes, CRLF after every line; throws MwiError(BODY_INVALID) on bad counts or account. */
+export function encodeMessageSummary(s: MessageSummary): string {
+  const classLines: string[] = [];
+  let waiting = false;
+  for (const cls of MESSAGE_CLASSES) {
+    const c = s.counts[cls];
+    if (c === undefined) continue;
+    classLines.push(countsLine(cls, c));
+    if (c.new > 0) waiting = true;
+  }
+  const lines = [`Messages-Waiting: ${waiting ? 'yes' : 'no'}`];
+  if (s.account !== undefined) {
+    if (typeof s.account !== 'string' || !isValidAccountUri(s.account)) {
+      throw invalid('account', 'account must be a sip:, sips: or tel: URI of visible ASCII characters', { field: 'account' });
+    }
+    lines.push(`Message-Account: ${s.account}`);
+  }
+  lines.push(...classLines);
+  return lines.map((l) => `${l}\r\n`).join('');
+}
+
+type Rejection = Extract<ParseSummaryResult, { ok: false }>;
+
+function reject(problem: SummaryProblem, reason: string): Rejection {
+  return { ok: false, code: ErrorCodes.BODY_INVALID, problem, reason };
+}
+
+/**
+ * The summary section as logical lines: up to the first empty line (what follows is
+ * opt-msg-headers, ignored), with folded continuation lines joined.
+ */
+function summaryLines(text: string): string[] {
+  const lines: string[] = [];
+  for (const raw of text.split(/\r?\n/)) {
+    if (raw === '' || raw === '\r') break;
+    const last = lines.length - 1;
+    if ((raw.startsWith(' ') || raw.startsWith('\t')) && last >= 0) {
+      lines[last] = `${lines[last] ?? ''} ${raw.trim()}`;
+    } else {
+      lines.push(raw);
+    }
+  }
+  return lines;
+}
+
+function splitHeader(line: string): { name: string; value: string } | undefined {
+  const colon = line.indexOf(':');
+  if (colon <= 0) return undefined;
+  const name = line.slice(0, colon).trim().toLowerCase();
+  return name === '' ? undefined : { name, value: line.slice(colon + 1).trim() };
+}
+
+// SLASH and LPAREN/RPAREN allow surrounding whitespace (SWS) in RFC 3261 grammar.
+const COUNTS_RE = /^(\d+)\s*\/\s*(\d+)(?:\s*\(\s*(\d+)\s*\/\s*(\d+)\s*\))?$/;
+
+function parseCounts(cls: MessageClass, value: string): MessageCounts | Rejection {
+  const m = COUNTS_RE.exec(value);
+  if (!m) return reject('counts-syntax', `${HEADER_NAMES[cls]} value is not "new/old" or "new/old (urgentNew/urgentOld)"`);
+  const nums = [m[1], m[2], m[3], m[4]].map((d) => (d === undefined ? undefined : Number(d)));
+  const [n, o, un, uo] = nums;
+  if (n === undefined || o === undefined) return reject('counts-syntax', `${HEADER_NAMES[cls]} value lacks counts`);
+  if (nums.some((x) => x !== undefined && x > MAX_MESSAGE_COUNT)) {
+    return reject('count-range', `${HEADER_NAMES[cls]} count exceeds ${MAX_MESSAGE_COUNT}`);
+  }
+  if (un === undefined || uo === undefined) return { new: n, old: o };
+  if (un > n || uo > o) return reject('urgent-exceeds-total', `${HEADER_NAMES[cls]} urgent count exceeds its total`);
+  return { new: n, old: o, urgentNew: un, urgentOld: uo };
+}
+
+/** Parses a body liberally (LF or CRLF, any header-name case); never throws. */
+export function parseMessageSummary(text: string): ParseSummaryResult {
+  if (typeof text !== 'string') return reject('status-line', 'body is not a string');
+  const lines = summaryLines(text);
+  const status = lines[0] === undefined ? undefined : splitHeader(lines[0]);
+  if (status === undefined || status.name !== 'messages-waiting') {
+    return reject('status-line', 'first line must be "Messages-Waiting: yes|no"');
+  }
+  const flag = status.value.toLowerCase();
+  if (flag !== 'yes' && flag !== 'no') return reject('status-line', 'Messages-Waiting must be "yes" or "no"');
+
+  const value: MessageSummary = { counts: {} };
+  for (let i = 1; i < lines.length; i++) {
+    const h = splitHeader(lines[i] ?? '');
+    if (h === undefined) return reject('malformed-line', `line ${i + 1} is not a header line`);
+    if (h.name === 'messages-waiting') return reject('duplicate-line', 'Messages-Waiting appears twice');
+    if (h.name === 'message-account') {
+      if (value.account !== undefined) return reject('duplicate-line', 'Message-Account appears twice');
+      const uri = h.value.startsWith('<') && h.value.endsWith('>') ? h.value.slice(1, -1) : h.value;
+      if (!isValidAccountUri(uri)) return reject('account', 'Message-Account is not a sip:, sips: or tel: URI');
+      value.account = uri;
+      continue;
+    }
+    const cls = CLASS_BY_LOWER_NAME.get(h.name);
+    // Any other header is an extension header, which the RFC 3842 grammar allows: ignored.
+    if (cls === undefined) continue;
+    if (value.counts[cls] !== undefined) return reject('duplicate-line', `${HEADER_NAMES[cls]} appears twice`);
+    const counts = parseCounts(cls, h.value);
+    if ('ok' in counts) return counts;
+    value.counts[cls] = counts;
+  }
+  return { ok: true, value, messagesWaiting: flag === 'yes' };
+}

@@ -1,0 +1,49 @@
+/**
+ * Unsolicited NOTIFY of message-summary to a phone (vendor practice outside a subscription,
+ * RFC 6665 framing: Event, Subscription-State, Contact). 481/489 from the phone mean it does not
+ * take unsolicited MWI: permanent for that endpoint.
+ */
+import type { Clock } from '../clock.ts';
+import type { Outcome } from '../delivery/outcome.ts';
+import { classify } from './classify.ts';
+import { MESSAGE_SUMMARY_TYPE } from './publish.ts';
+import type { SipRequester } from './stack.ts';
+import type { SipTarget } from './target.ts';
+
+export interface NotifyInput {
+  aor: string;
+  /** The phone's contact URI: Request-URI and next hop. */
+  contact: SipTarget;
+  body: string;
+}
+
+export interface NotifierOptions {
+  stack: SipRequester;
+  clock: Clock;
+  subscriptionState: string;
+  transactionTimeoutMs: number;
+}
+
+export class Notifier {
+  readonly #opts: NotifierOptions;
+
+  constructor(opts: NotifierOptions) {
+    this.#opts = opts;
+  }
+
+  async notify(input: NotifyInput): Promise<Outcome> {
+    const startedAt = this.#opts.clock.now();
+    const result = await this.#opts.stack.request({
+      method: 'NOTIFY',
+      requestUri: input.contact.uri,
+      fromUri: input.aor,
+      toUri: input.aor,
+      protocol: input.contact.protocol,
+      headers: ['Event: message-summary', `Subscription-State: ${this.#opts.subscriptionState}`],
+      body: { contentType: MESSAGE_SUMMARY_TYPE, content: input.body },
+      withContact: true,
+    });
+    const c = classify('NOTIFY', result, this.#opts.transactionTimeoutMs);
+    return { ...c, requests: 1, startedAt, elapsedMs: this.#opts.clock.now() - startedAt };
+  }
+}

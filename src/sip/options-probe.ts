@@ -1,0 +1,32 @@
+/**
+ * SIP OPTIONS as a health probe of a presence server. Any final response except 503 shows the
+ * server is up and processing (a 404 or 405 still means its transaction layer answers);
+ * silence, a transport error or 503 means down.
+ */
+import type { Clock } from '../clock.ts';
+import type { SipRequester } from './stack.ts';
+import type { SipTarget } from './target.ts';
+
+export interface ProbeResult {
+  up: boolean;
+  status?: number;
+  reason: string;
+  elapsedMs: number;
+}
+
+export async function probeTarget(stack: SipRequester, clock: Clock, target: SipTarget, fromUri: string): Promise<ProbeResult> {
+  const startedAt = clock.now();
+  const result = await stack.request({
+    method: 'OPTIONS',
+    requestUri: target.uri,
+    fromUri,
+    toUri: target.uri,
+    protocol: target.protocol,
+    headers: ['Accept: application/sdp'],
+    withContact: true,
+  });
+  const elapsedMs = clock.now() - startedAt;
+  if (result.kind === 'timeout') return { up: false, reason: 'no answer', elapsedMs };
+  if (result.kind === 'transport-error') return { up: false, reason: result.error.message, elapsedMs };
+  return { up: result.status !== 503, status: result.status, reason: `${result.status} ${result.reason}`.trim(), elapsedMs };
+}

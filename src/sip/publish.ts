@@ -1,0 +1,125 @@
+/**
+ * RFC 3903 PUBLISH of message-summary state for one mailbox (we are the EPA, the presence server
+ * the ESC). Always the full body: an initial PUBLISH, then modifies with SIP-If-Match and the
+ * body again (never a bodiless refresh: Kamailio then sends phones an empty NOTIFY).
+ * One PUBLISH in flight per mailbox and target; 412 drops the ETag and sends exactly one initial
+ * PUBLISH; 423 adopts Min-Expires once; everything else is classified once.
+ */
+import type { Clock } from '../clock.ts';
+import type { Outcome } from '../delivery/outcome.ts';
+import { classify } from './classify.ts';
+import type { PublicationStore } from './publication-store.ts';
+import { SerialPerKey } from './serial-per-key.ts';
+import type { SipRequester, SipResult } from './stack.ts';
+import { routeFor, type SipTarget } from './target.ts';
+
+export const MESSAGE_SUMMARY_TYPE = 'application/simple-message-summary';
+
+export interface PublisherOptions {
+  stack: SipRequester;
+  store: PublicationStore;
+  clock: Clock;
+  expiresSec: number;
+  transactionTimeoutMs: number;
+}
+
+export interface PublishInput {
+  /** The mailbox's account URI; the Request-URI, From and To of the PUBLISH. */
+  aor: string;
+  target: SipTarget;
+  /** The encoded message-summary body. */
+  body: string;
+}
+
+const MAX_MIN_EXPIRES_SEC = 86_400 * 7;
+
+export function publicationKey(target: SipTarget, aor: string): string {
+  return `${target.key}|${aor}`;
+}
+
+export class Publisher {
+  readonly #opts: PublisherOptions;
+  readonly #serial = new SerialPerKey();
+
+  constructor(opts: PublisherOptions) {
+    this.#opts = opts;
+  }
+
+  publish(input: PublishInput): Promise<Outcome> {
+    const key = publicationKey(input.target, input.aor);
+    return this.#serial.run(key, () => this.#publishNow(key, input));
+  }
+
+  #send(input: PublishInput, etag: string | undefined, expiresSec: number): Promise<SipResult> {
+    const headers = ['Event: message-summary', `Expires: ${expiresSec}`];
+    if (etag !== undefined) headers.push(`SIP-If-Match: ${etag}`);
+    return this.#opts.stack.request({
+      method: 'PUBLISH',
+      requestUri: input.aor,
+      fromUri: input.aor,
+      toUri: input.aor,
+      protocol: input.target.protocol,
+      route: routeFor(input.target),
+      headers,
+      body: { contentType: MESSAGE_SUMMARY_TYPE, content: input.body },
+    });
+  }
+
+  async #publishNow(key: string, input: PublishInput): Promise<Outcome> {
+    const { clock, store } = this.#opts;
+    const startedAt = clock.now();
+    const current = await store.get(key);
+    // A lapsed publication is gone at the server: start again with an initial PUBLISH.
+    let etag = current && current.expiresAt > startedAt ? current.etag : undefined;
+    let expiresSec = this.#opts.expiresSec;
+    let requests = 0;
+    let recovered412 = false;
+    let adopted423 = false;
+    const history: string[] = [];
+
+    for (;;) {
+      const result = await this.#send(input, etag, expiresSec);
+      requests++;
+      const done = (extra: Partial<Outcome> & Pick<Outcome, 'kind' | 'reason' | 'cause'>): Outcome => ({
+        requests,
+        startedAt,
+        elapsedMs: clock.now() - startedAt,
+        ...extra,
+        reason: [...history, extra.reason].join(', then '),
+      });
+
+      if (result.kind === 'response') {
+        const { status } = result;
+        if (status === 412 && etag !== undefined && !recovered412) {
+          // RFC 3903 6: never retry the same request; the ETag is gone, so publish afresh once.
+          recovered412 = true;
+          etag = undefined;
+          await store.delete(key);
+          history.push(`${status} ${result.reason}`);
+          continue;
+        }
+        if (status === 423 && !adopted423) {
+          const min = Number.parseInt(result.header('Min-Expires') ?? '', 10);
+          if (Number.isInteger(min) && min > expiresSec && min <= MAX_MIN_EXPIRES_SEC) {
+            adopted423 = true;
+            expiresSec = min;
+            history.push(`${status} ${result.reason} (Min-Expires ${min})`);
+            continue;
+          }
+        }
+        if (status >= 200 && status < 300) {
+          const newEtag = result.header('SIP-ETag')?.trim();
+          const granted = Number.parseInt(result.header('Expires') ?? '', 10);
+          const grantedExpiresSec = Number.isInteger(granted) && granted > 0 ? Math.min(granted, expiresSec) : expiresSec;
+          const expiresAt = clock.now() + grantedExpiresSec * 1000;
+          if (newEtag) await store.set(key, { etag: newEtag, expiresAt });
+          else await store.delete(key); // RFC 3903 requires SIP-ETag in a 2xx; without it we can only start over next time
+          return done({ kind: 'delivered', status, cause: 'response', reason: `${status} ${result.reason}`.trim(), ...(newEtag ? { etag: newEtag } : {}), grantedExpiresSec, expiresAt });
+        }
+      }
+      const c = classify('PUBLISH', result, this.#opts.transactionTimeoutMs);
+      if (c.kind === 'permanent' && c.status === 412) await store.delete(key);
+      return done(c);
+    }
+  }
+}

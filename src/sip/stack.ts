@@ -1,0 +1,264 @@
+/**
+ * The SIP stack: sip.js's UserAgentCore (transactions, message building, digest auth) over our
+ * own transports, one core per transport protocol. This is the only module above the transports
+ * that talks to sip.js; everything above it sees SipRequest in, SipResult out.
+ */
+import {
+  DigestAuthentication,
+  Grammar,
+  LoggerFactory,
+  UserAgentCore,
+  type IncomingResponse,
+  type IncomingResponseMessage,
+  type UserAgentClient,
+  type URI,
+} from 'sip.js/lib/core/index.js';
+import type { Logger as PinoLogger } from 'pino';
+import type { Clock } from '../clock.ts';
+import { ErrorCodes, MwiError } from '../errors.ts';
+import { installStrongBranchIds } from './branch.ts';
+import { parseInbound } from './parse.ts';
+import type { SipTransport, TransportProtocol } from './transport/transport.ts';
+
+export interface SipRequest {
+  method: 'PUBLISH' | 'NOTIFY' | 'OPTIONS';
+  requestUri: string;
+  fromUri: string;
+  toUri: string;
+  /** Transport used to reach the next hop. */
+  protocol: TransportProtocol;
+  /** Preloaded route (the presence server as outbound proxy); without it the Request-URI is the next hop. */
+  route?: string;
+  /** Whole header lines, e.g. "Event: message-summary". */
+  headers: string[];
+  body?: { contentType: string; content: string };
+  /** Adds our Contact header (NOTIFY needs one; PUBLISH must not carry one). */
+  withContact?: boolean;
+}
+
+interface Timing {
+  startedAt: number;
+  elapsedMs: number;
+}
+
+export type SipResult =
+  | (Timing & { kind: 'response'; status: number; reason: string; header(name: string): string | undefined })
+  | (Timing & { kind: 'timeout' })
+  | (Timing & { kind: 'transport-error'; error: MwiError });
+
+export interface SipStackStats {
+  requests: number;
+  responses: number;
+  timeouts: number;
+  transportErrors: number;
+  malformedInbound: number;
+  unexpectedRequests: number;
+}
+
+export interface SipStackOptions {
+  transports: Partial<Record<TransportProtocol, SipTransport>>;
+  clock: Clock;
+  log: PinoLogger;
+  userAgent: string;
+  transactionTimeoutMs: number;
+  /** Host to put in Via and Contact instead of the bound address (NAT). */
+  publicHost?: string;
+  auth?: { username: string; password: string };
+}
+
+interface Flow {
+  transport: SipTransport;
+  core: UserAgentCore;
+  contact: string;
+}
+
+function hostForUri(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+export class SipStack {
+  readonly stats: SipStackStats = { requests: 0, responses: 0, timeouts: 0, transportErrors: 0, malformedInbound: 0, unexpectedRequests: 0 };
+  readonly #opts: SipStackOptions;
+  readonly #flows = new Map<TransportProtocol, Flow>();
+  readonly #uris = new Map<string, URI>();
+  readonly #loggerFactory = new LoggerFactory();
+  /** Transport errors waiting for the synthetic 503 that sip.js raises for them, by branch. */
+  readonly #transportErrors = new Map<string, unknown>();
+  #closed = false;
+
+  constructor(opts: SipStackOptions) {
+    installStrongBranchIds();
+    this.#opts = opts;
+    this.#loggerFactory.builtinEnabled = false;
+    this.#loggerFactory.level = 1; // warn: sip.js is chatty about every transaction
+    this.#loggerFactory.connector = (level, category, _label, content) => {
+      opts.log.debug({ sipjs: category, level }, String(content));
+    };
+    for (const [protocol, transport] of Object.entries(opts.transports) as Array<[TransportProtocol, SipTransport]>) {
+      this.#flows.set(protocol, this.#makeFlow(protocol, transport));
+    }
+  }
+
+  #makeFlow(protocol: TransportProtocol, transport: SipTransport): Flow {
+    const host = hostForUri(this.#opts.publicHost ?? transport.localHost);
+    const sentBy = transport.localPort > 0 ? `${host}:${transport.localPort}` : host;
+    const contactUri = `sip:mwi@${sentBy};transport=${protocol.toLowerCase()}`;
+    const contactParsed = this.#uri(contactUri);
+    const auth = this.#opts.auth;
+    const errors = this.#transportErrors;
+    // sip.js's transaction layer sees this adapter: it remembers why a send failed so that the
+    // synthetic 503 it then produces can be reported as a transport error, not a server 503.
+    const adapter = {
+      protocol,
+      send: (message: string): Promise<void> =>
+        transport.send(message).catch((err: unknown) => {
+          const branch = /;branch=([^;\r\n]+)/.exec(message)?.[1];
+          if (branch) errors.set(branch, err);
+          throw err;
+        }),
+    };
+    const core = new UserAgentCore({
+      aor: contactParsed,
+      contact: { pubGruu: undefined, tempGruu: undefined, uri: contactParsed, toString: () => `<${contactUri}>` },
+      displayName: '',
+      loggerFactory: this.#loggerFactory,
+      hackViaTcp: false,
+      routeSet: [],
+      sipjsId: '',
+      supportedOptionTags: [],
+      supportedOptionTagsResponse: [],
+      userAgentHeaderFieldValue: this.#opts.userAgent,
+      viaForceRport: true,
+      viaHost: sentBy,
+      authenticationFactory: () =>
+        auth ? new DigestAuthentication(this.#loggerFactory, undefined, auth.username, auth.password) : undefined,
+      transportAccessor: () => adapter,
+    });
+    transport.onMessage = (text) => this.#receive(core, text);
+    return { transport, core, contact: `Contact: <${contactUri}>` };
+  }
+
+  #receive(core: UserAgentCore, text: string): void {
+    const parsed = parseInbound(text, this.#loggerFactory.getLogger('sip.parser'));
+    if (parsed.kind === 'malformed') {
+      this.stats.malformedInbound++;
+      return;
+    }
+    if (parsed.kind === 'request') {
+      // We are a client only; a stray request (e.g. a NOTIFY for a subscription we never made) is dropped.
+      this.stats.unexpectedRequests++;
+      return;
+    }
+    this.stats.responses++;
+    try {
+      core.receiveIncomingResponseFromTransport(parsed.message);
+    } catch (err) {
+      this.stats.malformedInbound++;
+      this.#opts.log.debug({ err }, 'response rejected by the transaction layer');
+    }
+  }
+
+  /** Parses a URI once; a bad one is an input error, never a crash. */
+  #uri(text: string): URI {
+    let uri = this.#uris.get(text);
+    if (uri) return uri;
+    uri = Grammar.URIParse(text);
+    if (!uri) throw new MwiError(ErrorCodes.URI_INVALID, `not a valid SIP URI: ${JSON.stringify(text)}`);
+    if (this.#uris.size >= 100_000) this.#uris.clear();
+    this.#uris.set(text, uri);
+    return uri;
+  }
+
+  /** Client transactions sip.js still holds (a leak shows up here). */
+  get inFlightTransactions(): number {
+    let n = 0;
+    for (const flow of this.#flows.values()) n += flow.core.userAgentClients.size;
+    return n;
+  }
+
+  /** The transports in use, for counters. */
+  get transports(): SipTransport[] {
+    return [...this.#flows.values()].map((f) => f.transport);
+  }
+
+  /** Sends one non-INVITE request and settles with its final outcome; never rejects for network reasons. */
+  request(req: SipRequest): Promise<SipResult> {
+    if (this.#closed) return Promise.reject(new MwiError(ErrorCodes.SIP_STACK_CLOSED, 'SIP stack is closed'));
+    const flow = this.#flows.get(req.protocol);
+    if (!flow) return Promise.reject(new MwiError(ErrorCodes.SIP_TRANSPORT, `no ${req.protocol} transport configured`));
+    const ruri = this.#uri(req.requestUri);
+    const from = this.#uri(req.fromUri);
+    const to = this.#uri(req.toUri);
+    const extra = req.withContact ? [...req.headers, flow.contact] : req.headers;
+    const message = flow.core.makeOutgoingRequestMessage(
+      req.method,
+      ruri,
+      from,
+      to,
+      req.route ? { routeSet: [`<${req.route}>`] } : {},
+      extra,
+      req.body ? { contentDisposition: 'render', contentType: req.body.contentType, content: req.body.content } : undefined,
+    );
+    const clock = this.#opts.clock;
+    const startedAt = clock.now();
+    this.stats.requests++;
+
+    return new Promise<SipResult>((resolve) => {
+      // Set once core.request returns; callbacks only run later (transport sends are asynchronous).
+      const ref: { uac?: UserAgentClient } = {};
+      let settled = false;
+      const finish = (result: SipResult): void => {
+        if (settled) return;
+        settled = true;
+        clock.clearTimeout(timer);
+        resolve(result);
+      };
+      const elapsed = (): Timing => ({ startedAt, elapsedMs: clock.now() - startedAt });
+      const onFinal = (response: IncomingResponse): void => {
+        const msg: IncomingResponseMessage = response.message;
+        const status = msg.statusCode ?? 0;
+        // sip.js synthesises 408 (Timer F) and 503 (transport error) with no wire data.
+        if (!msg.data) {
+          const branch = ref.uac?.transaction.id ?? '';
+          const cause = this.#transportErrors.get(branch);
+          this.#transportErrors.delete(branch);
+          if (status === 503) {
+            this.stats.transportErrors++;
+            const error = cause instanceof MwiError ? cause : new MwiError(ErrorCodes.SIP_TRANSPORT, `transport error: ${(cause as Error | undefined)?.message ?? 'unknown'}`, { retryable: true, cause });
+            finish({ kind: 'transport-error', error, ...elapsed() });
+          } else {
+            this.stats.timeouts++;
+            finish({ kind: 'timeout', ...elapsed() });
+          }
+          return;
+        }
+        finish({ kind: 'response', status, reason: msg.reasonPhrase ?? '', header: (name) => msg.getHeader(name), ...elapsed() });
+      };
+      // Our transaction timeout, far shorter than sip.js's fixed 32 s Timer F: fire sip.js's own
+      // Timer F path early so the transaction terminates and leaves the core's tables.
+      const timer = clock.setTimeout(() => {
+        if (settled || !ref.uac) return;
+        const tx = ref.uac.transaction as unknown as { timerF?: () => void; id: string };
+        const transport = flow.transport as SipTransport & { abandon?: (branch: string) => void };
+        transport.abandon?.(tx.id);
+        if (tx.timerF) tx.timerF();
+        if (!settled) {
+          this.stats.timeouts++;
+          finish({ kind: 'timeout', ...elapsed() });
+        }
+      }, this.#opts.transactionTimeoutMs);
+      timer.unref?.();
+      ref.uac = flow.core.request(message, { onAccept: onFinal, onReject: onFinal, onRedirect: onFinal }) as UserAgentClient;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const flow of this.#flows.values()) flow.core.dispose();
+    await Promise.all([...this.#flows.values()].map((f) => f.transport.close()));
+  }
+}
+
+/** What PUBLISH/NOTIFY/OPTIONS clients need of the stack (tests give them a scripted one). */
+export type SipRequester = Pick<SipStack, 'request'>;

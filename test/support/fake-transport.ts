@@ -1,0 +1,52 @@
+/** An in-memory SipTransport for stack tests: records what is sent, lets the test inject replies. */
+import type { SipTransport, TransportProtocol, TransportStats } from '../../src/sip/transport/transport.ts';
+import { peekHeader } from '../../src/sip/wire.ts';
+
+export class FakeTransport implements SipTransport {
+  readonly protocol: TransportProtocol;
+  readonly localHost = '127.0.0.1';
+  readonly localPort = 5099;
+  readonly stats: TransportStats = { sent: 0, received: 0, retransmissions: 0, malformed: 0, oversized: 0, connects: 0, connectFailures: 0 };
+  onMessage: ((message: string) => void) | undefined;
+  readonly sent: string[] = [];
+  failWith: Error | undefined;
+
+  constructor(protocol: TransportProtocol = 'UDP') {
+    this.protocol = protocol;
+  }
+
+  send(message: string): Promise<void> {
+    if (this.failWith) return Promise.reject(this.failWith);
+    this.sent.push(message);
+    this.stats.sent++;
+    return Promise.resolve();
+  }
+
+  deliver(text: string): void {
+    this.stats.received++;
+    this.onMessage?.(text);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** Builds a response to a request as a UAS would (Via, From, To with tag, Call-ID, CSeq copied). */
+export function responseTo(request: string, status: number, reason: string, extraHeaders: string[] = [], body = ''): string {
+  const h = (n: string) => peekHeader(request, n) ?? '';
+  const to = h('To');
+  const lines = [
+    `SIP/2.0 ${status} ${reason}`,
+    `Via: ${h('Via')}`,
+    `From: ${h('From')}`,
+    `To: ${to.includes(';tag=') ? to : `${to};tag=uas1`}`,
+    `Call-ID: ${h('Call-ID')}`,
+    `CSeq: ${h('CSeq')}`,
+    ...extraHeaders,
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    '',
+    body,
+  ];
+  return lines.join('\r\n');
+}

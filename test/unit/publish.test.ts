@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { FakeClock } from '../../src/clock.ts';
+import { MemoryPublicationStore } from '../../src/sip/publication-store.ts';
+import { Publisher, publicationKey } from '../../src/sip/publish.ts';
+import type { SipRequest, SipResult } from '../../src/sip/stack.ts';
+import { parseTarget } from '../../src/sip/target.ts';
+
+type Reply = { status: number; reason?: string; headers?: Record<string, string>; delayMs?: number } | 'timeout' | 'transport';
+
+/** A requester that answers from a script and records what was sent. */
+function scripted(clock: FakeClock, replies: Reply[]) {
+  const sent: SipRequest[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const requester = {
+    async request(req: SipRequest): Promise<SipResult> {
+      sent.push(req);
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      const reply = replies.shift() ?? { status: 200, headers: { 'SIP-ETag': `e${sent.length}`, Expires: '3600' } };
+      await new Promise((r) => setImmediate(r));
+      inFlight--;
+      const startedAt = clock.now();
+      if (reply === 'timeout') return { kind: 'timeout', startedAt, elapsedMs: 4000 };
+      if (reply === 'transport') return { kind: 'transport-error', error: new (await import('../../src/errors.ts')).MwiError('MWI_SIP_TRANSPORT', 'ECONNREFUSED', { retryable: true }), startedAt, elapsedMs: 1 };
+      const headers = Object.fromEntries(Object.entries(reply.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+      return { kind: 'response', status: reply.status, reason: reply.reason ?? 'R', header: (n) => headers[n.toLowerCase()], startedAt, elapsedMs: 1 };
+    },
+  };
+  return { requester, sent, maxInFlight: () => maxInFlight };
+}
+
+const target = parseTarget('sip:127.0.0.1:5070', 'UDP');
+const aor = 'sip:1000@pbx.test';
+const body = 'Messages-Waiting: yes\r\nVoice-Message: 1/0\r\n';
+const header = (req: SipRequest | undefined, name: string) => req?.headers.find((h) => h.toLowerCase().startsWith(`${name.toLowerCase()}:`))?.split(':').slice(1).join(':').trim();
+
+function setup(replies: Reply[]) {
+  const clock = new FakeClock();
+  const store = new MemoryPublicationStore();
+  const s = scripted(clock, replies);
+  const publisher = new Publisher({ stack: s.requester, store, clock, expiresSec: 3600, transactionTimeoutMs: 4000 });
+  return { clock, store, publisher, ...s };
+}
+
+describe('Publisher (RFC 3903 state machine)', () => {
+  it('sends an initial PUBLISH with body and no SIP-If-Match, then stores the ETag and granted expiry', async () => {
+    const { publisher, sent, store, clock } = setup([{ status: 200, reason: 'OK', headers: { 'SIP-ETag': 'a1', Expires: '1800' } }]);
+    const out = await publisher.publish({ aor, target, body });
+    assert.equal(out.kind, 'delivered');
+    assert.equal(out.etag, 'a1');
+    assert.equal(out.grantedExpiresSec, 1800);
+    assert.equal(sent[0]?.method, 'PUBLISH');
+    assert.equal(sent[0]?.requestUri, aor);
+    assert.equal(sent[0]?.body?.content, body);
+    assert.equal(sent[0]?.body?.contentType, 'application/simple-message-summary');
+    assert.equal(header(sent[0], 'Event'), 'message-summary');
+    assert.equal(header(sent[0], 'Expires'), '3600');
+    assert.equal(header(sent[0], 'SIP-If-Match'), undefined);
+    assert.equal(sent[0]?.route, 'sip:127.0.0.1:5070;lr');
+    assert.deepEqual(await store.get(publicationKey(target, aor)), { etag: 'a1', expiresAt: clock.now() + 1_800_000 });
+  });
+
+  it('modifies with SIP-If-Match and the full body (never a bodiless refresh)', async () => {
+    const { publisher, sent } = setup([
+      { status: 200, headers: { 'SIP-ETag': 'a1', Expires: '3600' } },
+      { status: 200, headers: { 'SIP-ETag': 'a2', Expires: '3600' } },
+      { status: 200, headers: { 'SIP-ETag': 'a3', Expires: '3600' } },
+    ]);
+    await publisher.publish({ aor, target, body });
+    await publisher.publish({ aor, target, body });
+    const third = await publisher.publish({ aor, target, body: 'Messages-Waiting: no\r\n' });
+    assert.equal(header(sent[1], 'SIP-If-Match'), 'a1');
+    assert.equal(header(sent[2], 'SIP-If-Match'), 'a2');
+    assert.equal(sent[1]?.body?.content, body);
+    assert.equal(sent[2]?.body?.content, 'Messages-Waiting: no\r\n');
+    assert.equal(third.etag, 'a3');
+  });
+
+  it('starts over with an initial PUBLISH once the granted expiry has lapsed', async () => {
+    const { publisher, sent, clock } = setup([{ status: 200, headers: { 'SIP-ETag': 'a1', Expires: '60' } }]);
+    await publisher.publish({ aor, target, body });
+    clock.advance(61_000);
+    await publisher.publish({ aor, target, body });
+    assert.equal(header(sent[1], 'SIP-If-Match'), undefined);
+  });
+
+  it('on 412 drops the ETag and sends exactly one initial PUBLISH', async () => {
+    const { publisher, sent } = setup([
+      { status: 200, headers: { 'SIP-ETag': 'a1', Expires: '3600' } },
+      { status: 412, reason: 'Conditional Request Failed' },
+      { status: 200, reason: 'OK', headers: { 'SIP-ETag': 'b1', Expires: '3600' } },
+    ]);
+    await publisher.publish({ aor, target, body });
+    const out = await publisher.publish({ aor, target, body });
+    assert.equal(sent.length, 3);
+    assert.equal(header(sent[1], 'SIP-If-Match'), 'a1');
+    assert.equal(header(sent[2], 'SIP-If-Match'), undefined);
+    assert.equal(out.kind, 'delivered');
+    assert.equal(out.requests, 2);
+    assert.equal(out.etag, 'b1');
+    assert.match(out.reason, /^412 .* then 200/);
+  });
+
+  it('never loops on 412: a second 412 after the recovery ends the delivery', async () => {
+    const { publisher, sent, store } = setup([
+      { status: 200, headers: { 'SIP-ETag': 'a1', Expires: '3600' } },
+      { status: 412 },
+      { status: 412 },
+    ]);
+    await publisher.publish({ aor, target, body });
+    const out = await publisher.publish({ aor, target, body });
+    assert.equal(sent.length, 3);
+    assert.equal(out.kind, 'permanent');
+    assert.equal(out.status, 412);
+    assert.equal(await store.get(publicationKey(target, aor)), undefined);
+  });
+
+  it('adopts Min-Expires from a 423 exactly once', async () => {
+    const { publisher, sent } = setup([
+      { status: 423, headers: { 'Min-Expires': '7200' } },
+      { status: 200, headers: { 'SIP-ETag': 'x', Expires: '7200' } },
+    ]);
+    const out = await publisher.publish({ aor, target, body });
+    assert.equal(header(sent[1], 'Expires'), '7200');
+    assert.equal(out.kind, 'delivered');
+    assert.equal(out.grantedExpiresSec, 7200);
+
+    const again = setup([{ status: 423, headers: { 'Min-Expires': '7200' } }, { status: 423, headers: { 'Min-Expires': '9000' } }]);
+    const out2 = await again.publisher.publish({ aor, target, body });
+    assert.equal(again.sent.length, 2);
+    assert.equal(out2.kind, 'permanent');
+  });
+
+  it('classifies 489 and 415 as configuration errors, 403/404/500 as permanent, 503 as retryable with Retry-After', async () => {
+    const cases: Array<[Reply, string, number | undefined]> = [
+      [{ status: 489, reason: 'Bad Event' }, 'config-error', undefined],
+      [{ status: 415 }, 'config-error', undefined],
+      [{ status: 401 }, 'config-error', undefined],
+      [{ status: 403 }, 'permanent', undefined],
+      [{ status: 404 }, 'permanent', undefined],
+      [{ status: 500 }, 'permanent', undefined],
+      [{ status: 408 }, 'retryable', undefined],
+      [{ status: 503, headers: { 'Retry-After': '7 (maintenance)' } }, 'retryable', 7000],
+      [{ status: 503 }, 'retryable', undefined],
+      ['timeout', 'retryable', undefined],
+      ['transport', 'retryable', undefined],
+    ];
+    for (const [reply, kind, retryAfterMs] of cases) {
+      const { publisher, sent } = setup([reply]);
+      const out = await publisher.publish({ aor, target, body });
+      assert.equal(out.kind, kind, JSON.stringify(reply));
+      assert.equal(out.retryAfterMs, retryAfterMs, JSON.stringify(reply));
+      assert.equal(sent.length, 1, JSON.stringify(reply));
+    }
+  });
+
+  it('keeps one PUBLISH in flight per mailbox, and runs different mailboxes concurrently', async () => {
+    const { publisher, sent, maxInFlight } = setup([]);
+    await Promise.all(Array.from({ length: 5 }, () => publisher.publish({ aor, target, body })));
+    assert.equal(maxInFlight(), 1);
+    // each later PUBLISH carries the ETag the previous one got
+    for (let i = 1; i < 5; i++) assert.equal(header(sent[i], 'SIP-If-Match'), `e${i}`);
+    const other = setup([]);
+    await Promise.all(Array.from({ length: 5 }, (_, i) => other.publisher.publish({ aor: `sip:${i}@pbx.test`, target, body })));
+    assert.equal(other.maxInFlight(), 5);
+  });
+});
