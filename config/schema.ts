@@ -88,7 +88,6 @@ const tlsSchema = section({
 const authSchema = section({
   username: singleLine().optional().describe('Digest authentication user name, used when the server challenges with 401/407.'),
   password: singleLine().optional().describe('Digest authentication password. Secret: prefer MWI_SIP__AUTH__PASSWORD_FILE.'),
-  realm: singleLine().optional().describe('Only answer challenges for this realm; any realm when unset.'),
 });
 
 const sipSchema = section({
@@ -105,7 +104,7 @@ const sipSchema = section({
   transactionTimeoutMs: intBetween(500, 32_000).default(4_000).describe('Give up a request without a final response after this long (replaces Timer F).'),
   maxMessageBytes: intBetween(1_024, 65_535).default(65_535).describe('Largest SIP message sent or accepted, in bytes.'),
   userAgent: singleLine().default(`mwi-runner/${pkg.version}`).describe('User-Agent header of our requests.'),
-  fromUri: sipUri().optional().describe('From URI of our requests; derived from the bound address when unset.'),
+  fromUri: sipUri().optional().describe('From URI of OPTIONS health probes (PUBLISH and NOTIFY carry the mailbox URI); sip:mwi-runner@<bound address> when unset.'),
   publishExpiresSec: intBetween(60, 86_400).default(3_600).describe('Expires asked for in PUBLISH; refreshed before it lapses.'),
   notifySubscriptionState: singleLine()
     .default('terminated;reason=noresource')

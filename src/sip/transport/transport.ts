@@ -40,6 +40,11 @@ export interface SipTransport {
   send(message: string): Promise<void>;
   /** Called with every well-framed inbound message text (not yet parsed). */
   onMessage: ((message: string) => void) | undefined;
+  /**
+   * Stop retransmitting the request with this top-Via branch (the stack gave up on it early).
+   * Only unreliable transports retransmit; reliable ones may leave this out.
+   */
+  abandon?(branch: string): void;
   close(): Promise<void>;
 }
 

@@ -1,0 +1,58 @@
+/** What every `mwi` command shares: global flags, config loading, exit codes. */
+import { InvalidArgumentError } from 'commander';
+import { loadConfig, readTextFile } from '../../config/load.ts';
+import type { Config } from '../../config/schema.ts';
+import type { Outcome } from '../delivery/outcome.ts';
+
+/** Exit codes of `mwi`; stable, documented in the README. */
+export const EXIT = {
+  OK: 0,
+  /** The server refused this mailbox for good (permanent outcome). */
+  PERMANENT: 1,
+  /** Bad command line or configuration. */
+  USAGE: 2,
+  /** Retryable failure: timeout, transport error, 503. */
+  RETRYABLE: 3,
+  /** The target is misconfigured for us (489, 415, authentication). */
+  TARGET_CONFIG: 4,
+  /** Anything unexpected (a bug). */
+  INTERNAL: 70,
+} as const;
+
+export interface GlobalOptions {
+  config?: string;
+  set?: string[];
+}
+
+export function exitCodeForOutcome(o: Outcome): number {
+  switch (o.kind) {
+    case 'delivered':
+      return EXIT.OK;
+    case 'permanent':
+      return EXIT.PERMANENT;
+    case 'retryable':
+      return EXIT.RETRYABLE;
+    case 'config-error':
+      return EXIT.TARGET_CONFIG;
+  }
+}
+
+export function parseCount(value: string): number {
+  if (!/^\d{1,10}$/.test(value) || Number(value) > 0xffffffff) throw new InvalidArgumentError('must be a whole number from 0 to 4294967295');
+  return Number(value);
+}
+
+/** `--set a.b=c` flags: any setting by its dotted path (the highest precedence). */
+export function collectSet(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function loadCliConfig(global: GlobalOptions, extraFlags: Record<string, unknown> = {}): Config {
+  const flags: Record<string, unknown> = {};
+  for (const kv of global.set ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new InvalidArgumentError(`--set expects path=value, got ${JSON.stringify(kv)}`);
+    flags[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return loadConfig({ flags: { ...flags, ...extraFlags }, env: process.env, ...(global.config ? { configPath: global.config } : {}), readFile: readTextFile });
+}
