@@ -5,7 +5,6 @@
  */
 import {
   DigestAuthentication,
-  Grammar,
   LoggerFactory,
   UserAgentCore,
   type IncomingResponse,
@@ -18,6 +17,7 @@ import type { Clock } from '../clock.ts';
 import { ErrorCodes, MwiError } from '../errors.ts';
 import { installStrongBranchIds } from './branch.ts';
 import { parseInbound } from './parse.ts';
+import { parseSipUri } from './uri.ts';
 import type { SipTransport, TransportProtocol } from './transport/transport.ts';
 
 export interface SipRequest {
@@ -162,7 +162,7 @@ export class SipStack {
   #uri(text: string): URI {
     let uri = this.#uris.get(text);
     if (uri) return uri;
-    uri = Grammar.URIParse(text);
+    uri = parseSipUri(text);
     if (!uri) throw new MwiError(ErrorCodes.URI_INVALID, `not a valid SIP URI: ${JSON.stringify(text)}`);
     if (this.#uris.size >= 100_000) this.#uris.clear();
     this.#uris.set(text, uri);

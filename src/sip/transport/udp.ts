@@ -21,6 +21,8 @@ export interface UdpTransportOptions extends TransportOptions {
   t2Ms: number;
   /** Retransmissions stop this long after the first send (RFC 3261 Timer F is 64*T1). */
   transactionTimeoutMs: number;
+  /** Socket receive/send buffer asked of the kernel. Default 4 MiB. */
+  socketBufferBytes?: number;
   /** Most requests being retransmitted at once; send() rejects beyond it. Default 200 000. */
   maxRetransmitEntries?: number;
 }
@@ -103,6 +105,15 @@ export class UdpTransport implements SipTransport {
       this.#socket.once('error', onError);
       this.#socket.bind(this.#opts.bindPort, this.#opts.bindHost, () => {
         this.#socket.off('error', onError);
+        // Bursts of responses (a sweep, a recovery) overflow the default ~200 KB receive buffer
+        // and every dropped response costs a Timer E retransmission; ask for more (the kernel
+        // caps it at net.core.rmem_max).
+        try {
+          this.#socket.setRecvBufferSize(this.#opts.socketBufferBytes ?? 4 * 1024 * 1024);
+          this.#socket.setSendBufferSize(this.#opts.socketBufferBytes ?? 4 * 1024 * 1024);
+        } catch {
+          // not fatal: the kernel keeps its default
+        }
         const address = this.#socket.address();
         this.#localHost = address.address;
         this.#localPort = address.port;
