@@ -1,0 +1,13 @@
+# mwi-runner image: Node 24 LTS, production dependencies only, source run natively (type stripping).
+FROM node:24-bookworm-slim
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY bin ./bin
+COPY src ./src
+COPY config ./config
+COPY workers ./workers
+COPY jobs ./jobs
+USER node
+ENTRYPOINT ["node", "bin/mwi.ts"]
+CMD ["--help"]
