@@ -27,5 +27,5 @@ export function parseSipUri(text: string): URI | undefined {
     const name = (eq === -1 ? p : p.slice(0, eq)).toLowerCase();
     params[name] = eq === -1 ? null : p.slice(eq + 1);
   }
-  return new URI(m[1] ?? 'sip', m[2] as string, m[3] ?? '', port, params as Record<string, string>);
+  return new URI(m[1] ?? 'sip', m[2] as string, m[3] ?? '', port, params);
 }
