@@ -9,7 +9,8 @@ import type { Outcome } from '../delivery/outcome.ts';
 import { ErrorCodes, MwiError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import type { MessageClass, MessageSummary } from '../mwi/message-summary.ts';
-import { MESSAGE_CLASSES } from '../mwi/message-summary.ts';
+import { MESSAGE_CLASSES, isValidAccountUri } from '../mwi/message-summary.ts';
+import { parseTarget } from '../sip/target.ts';
 import { readFileSync } from 'node:fs';
 import { EXIT, exitCodeForOutcome, loadCliConfig, parseCount, type GlobalOptions } from './common.ts';
 
@@ -55,6 +56,8 @@ export function registerSend(program: Command): void {
       const config = loadCliConfig(global, flags);
       const to = opts.to ?? config.targets.defaultPublishTarget;
       if (!to) throw new MwiError(ErrorCodes.CLI_USAGE, '--to is required when targets.defaultPublishTarget is not configured');
+      parseTarget(to, 'UDP'); // a bad --to is a usage error (exit 2), not a delivery outcome
+      if (!isValidAccountUri(opts.mailbox)) throw new MwiError(ErrorCodes.CLI_USAGE, `--mailbox must be a sip:, sips: or tel: account URI, got ${JSON.stringify(opts.mailbox)}`);
       if (!(MESSAGE_CLASSES as readonly string[]).includes(opts.class)) throw new MwiError(ErrorCodes.CLI_USAGE, `--class must be one of ${MESSAGE_CLASSES.join(', ')}`);
       const counts = { new: opts.new, old: opts.old, ...(opts.urgentNew !== undefined ? { urgentNew: opts.urgentNew } : {}), ...(opts.urgentOld !== undefined ? { urgentOld: opts.urgentOld } : {}) };
       const summary: MessageSummary = { counts: { [opts.class as MessageClass]: counts } };
