@@ -59,8 +59,8 @@ export class SipMwiSender implements MwiSender {
       return await this.#notifier.notify({ aor: delivery.mailbox, contact: this.#target(delivery.route.contact), body });
     } catch (err) {
       if (!isMwiError(err)) throw err;
-      // Input the server never saw: a bad URI or counts. Not retryable, and the reason says why.
-      return { kind: 'permanent', cause: 'response', reason: `${err.code}: ${err.message}`, requests: 0, startedAt, elapsedMs: this.#opts.clock.now() - startedAt };
+      // Nothing reached the server: bad input (a URI, counts) is permanent; a stack shutting down is not.
+      return { kind: err.retryable ? 'retryable' : 'permanent', cause: err.retryable ? 'transport' : 'response', reason: `${err.code}: ${err.message}`, requests: 0, startedAt, elapsedMs: this.#opts.clock.now() - startedAt };
     }
   }
 

@@ -183,7 +183,7 @@ export class SipStack {
 
   /** Sends one non-INVITE request and settles with its final outcome; never rejects for network reasons. */
   request(req: SipRequest): Promise<SipResult> {
-    if (this.#closed) return Promise.reject(new MwiError(ErrorCodes.SIP_STACK_CLOSED, 'SIP stack is closed'));
+    if (this.#closed) return Promise.reject(new MwiError(ErrorCodes.SIP_STACK_CLOSED, 'SIP stack is closed', { retryable: true }));
     const flow = this.#flows.get(req.protocol);
     if (!flow) return Promise.reject(new MwiError(ErrorCodes.SIP_TRANSPORT, `no ${req.protocol} transport configured`));
     const ruri = this.#uri(req.requestUri);

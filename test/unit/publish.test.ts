@@ -167,3 +167,25 @@ describe('Publisher (RFC 3903 state machine)', () => {
     assert.equal(other.maxInFlight(), 5);
   });
 });
+
+describe('SipMwiSender input errors', () => {
+  it('a bad mailbox URI or counts is a permanent outcome, a closed stack a retryable one; neither throws', async () => {
+    const { SipMwiSender } = await import('../../src/delivery/sip-sender.ts');
+    const { SipStack } = await import('../../src/sip/stack.ts');
+    const { FakeTransport } = await import('../support/fake-transport.ts');
+    const pino = (await import('pino')).default;
+    const clock = new FakeClock();
+    const stack = new SipStack({ transports: { UDP: new FakeTransport() }, clock, log: pino({ level: 'silent' }), userAgent: 't', transactionTimeoutMs: 4000 });
+    const sender = new SipMwiSender({ stack, store: new MemoryPublicationStore(), clock, defaultProtocol: 'UDP', expiresSec: 3600, transactionTimeoutMs: 4000, subscriptionState: 'terminated', probeFromUri: 'sip:p@x.test' });
+    const route = { mode: 'publish' as const, target: 'sip:127.0.0.1:5070' };
+    const badCounts = await sender.send({ mailbox: 'sip:1@x.test', summary: { counts: { 'voice-message': { new: -1, old: 0 } } }, route });
+    assert.equal(badCounts.kind, 'permanent');
+    assert.match(badCounts.reason, /MWI_BODY_INVALID/);
+    const badTarget = await sender.send({ mailbox: 'sip:1@x.test', summary: { counts: {} }, route: { mode: 'publish', target: 'sip:x y' } });
+    assert.equal(badTarget.kind, 'permanent');
+    await sender.close();
+    const closed = await sender.send({ mailbox: 'sip:1@x.test', summary: { counts: {} }, route });
+    assert.equal(closed.kind, 'retryable');
+    assert.equal(closed.requests, 0);
+  });
+});
