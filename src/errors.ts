@@ -16,6 +16,7 @@ export const ErrorCodes = {
   RESOLVE_FAILED: 'MWI_RESOLVE_FAILED',
   /** A transport's bounded table (retransmission entries, connections) is full: back off and retry. */
   SIP_TRANSPORT_BUSY: 'MWI_SIP_TRANSPORT_BUSY',
+  REDIS_UNAVAILABLE: 'MWI_REDIS_UNAVAILABLE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

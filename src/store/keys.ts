@@ -1,0 +1,39 @@
+/**
+ * Every Redis key the store uses, built in one place. All keys start with one braced hash tag
+ * (default `{mwi}`), so on Redis Cluster they share a slot and one Lua script may touch a whole
+ * batch of mailboxes plus the dirty set. The price: the whole store lives on one shard.
+ * A BullMQ queue under the same prefix must not be named `mailbox`, `dirty` or `publication`.
+ */
+import { ErrorCodes, MwiError } from '../errors.ts';
+
+export const DEFAULT_KEY_PREFIX = '{mwi}';
+
+export interface StoreKeys {
+  readonly prefix: string;
+  /** Hash: desired and delivered state of one mailbox (fields in mailbox-hash.ts). */
+  mailbox(mailbox: string): string;
+  /** Sorted set: mailbox -> when it is next due for delivery (ms since epoch). */
+  dirty(): string;
+  /** String (JSON etag + expiresAt) with a TTL; `publicationKey` is the PublicationStore key (target + AOR). */
+  publication(publicationKey: string): string;
+}
+
+/** The Redis Cluster hash tag of a key: between the first `{` and the next `}`, if non-empty. */
+export function hashTagOf(key: string): string | undefined {
+  const open = key.indexOf('{');
+  if (open === -1) return undefined;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : undefined;
+}
+
+export function storeKeys(prefix: string = DEFAULT_KEY_PREFIX): StoreKeys {
+  if (typeof prefix !== 'string' || hashTagOf(prefix) === undefined) {
+    throw new MwiError(ErrorCodes.CONFIG_INVALID, `Redis key prefix must contain a non-empty hash tag such as {mwi}: ${JSON.stringify(prefix)}`);
+  }
+  return {
+    prefix,
+    mailbox: (mailbox) => `${prefix}:mailbox:${mailbox}`,
+    dirty: () => `${prefix}:dirty`,
+    publication: (publicationKey) => `${prefix}:publication:${publicationKey}`,
+  };
+}

@@ -1,0 +1,167 @@
+/**
+ * Desired and delivered MWI state per mailbox in Redis. Every write is one Lua script call
+ * (EVALSHA through ioredis `defineCommand`), so each call is atomic and a retried call is
+ * harmless: re-applying an update reports 'stale', re-recording a delivery changes nothing.
+ *
+ * Delivery loop this supports: takeDirty() leases due mailboxes, the deliverer reads get(),
+ * sends desired.summary, then recordDelivered(desired.version) or recordAttempt(). A crash in
+ * between loses nothing: the mailbox stays dirty and is due again when its lease ends.
+ */
+import type { Redis } from 'ioredis';
+
+import { systemClock, type Clock } from '../clock.ts';
+import type { Outcome } from '../delivery/outcome.ts';
+import { ErrorCodes, MwiError } from '../errors.ts';
+import type { MessageSummary } from '../mwi/message-summary.ts';
+import { storeKeys, type StoreKeys } from './keys.ts';
+import { APPLY_UPDATES_LUA } from './lua/apply-updates.ts';
+import { RECORD_ATTEMPT_LUA } from './lua/record-attempt.ts';
+import { RECORD_DELIVERED_LUA } from './lua/record-delivered.ts';
+import { TAKE_DIRTY_LUA } from './lua/take-dirty.ts';
+import { decodeMailboxHash, encodeDesiredState, encodeLastOutcome } from './mailbox-hash.ts';
+import type { ApplyResult, AttemptResult, DeliveredResult, MailboxRecord, MailboxUpdate } from './mailbox-state.ts';
+import { withRedis } from './redis-unavailable.ts';
+import { assertMailbox, assertSummary, assertValidUpdate, assertVersion } from './validate-update.ts';
+
+export interface RedisMailboxStoreOptions {
+  /** Shared, caller-owned client; must not have a keyPrefix (the prefix lives in `keys`). */
+  redis: Redis;
+  clock?: Clock;
+  keys?: StoreKeys;
+  /** Largest batch one applyUpdates call takes: the script blocks Redis while it runs. Default 1000. */
+  maxBatchUpdates?: number;
+}
+
+const SCRIPTS = {
+  applyUpdates: { name: 'mwiApplyUpdates', lua: APPLY_UPDATES_LUA },
+  takeDirty: { name: 'mwiTakeDirty', lua: TAKE_DIRTY_LUA, numberOfKeys: 1 },
+  recordDelivered: { name: 'mwiRecordDelivered', lua: RECORD_DELIVERED_LUA, numberOfKeys: 2 },
+  recordAttempt: { name: 'mwiRecordAttempt', lua: RECORD_ATTEMPT_LUA, numberOfKeys: 2 },
+} as const;
+
+type ScriptCall = (...args: string[]) => Promise<unknown>;
+
+const DEFAULT_MAX_BATCH_UPDATES = 1000;
+
+function assertPositiveInteger(n: unknown, name: string): asserts n is number {
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n <= 0) throw new RangeError(`${name} must be a positive integer, got ${String(n)}`);
+}
+
+function assertTime(ms: unknown, name: string): asserts ms is number {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new RangeError(`${name} must be a time in ms since the epoch, got ${String(ms)}`);
+}
+
+export class RedisMailboxStore {
+  readonly #redis: Redis;
+  readonly #clock: Clock;
+  readonly #keys: StoreKeys;
+  readonly #maxBatchUpdates: number;
+
+  constructor(opts: RedisMailboxStoreOptions) {
+    if (opts.redis.options.keyPrefix) {
+      throw new MwiError(ErrorCodes.CONFIG_INVALID, 'the store\'s Redis client must not have a keyPrefix: it would move keys off the {hash tag} slot');
+    }
+    const maxBatchUpdates = opts.maxBatchUpdates ?? DEFAULT_MAX_BATCH_UPDATES;
+    assertPositiveInteger(maxBatchUpdates, 'maxBatchUpdates');
+    this.#redis = opts.redis;
+    this.#clock = opts.clock ?? systemClock;
+    this.#keys = opts.keys ?? storeKeys();
+    this.#maxBatchUpdates = maxBatchUpdates;
+    for (const script of Object.values(SCRIPTS)) {
+      this.#redis.defineCommand(script.name, { lua: script.lua, ...('numberOfKeys' in script ? { numberOfKeys: script.numberOfKeys } : {}) });
+    }
+  }
+
+  #run(script: keyof typeof SCRIPTS, args: string[]): Promise<unknown> {
+    const call = (this.#redis as unknown as Record<string, ScriptCall>)[SCRIPTS[script].name];
+    if (call === undefined) throw new Error(`script ${script} is not defined on the Redis client`);
+    return withRedis(script, () => call.apply(this.#redis, args));
+  }
+
+  /**
+   * Validates the whole batch, then applies it in one atomic script call: an update replaces a
+   * mailbox's desired state only if its version is strictly greater. Results follow input order.
+   */
+  async applyUpdates(updates: readonly MailboxUpdate[]): Promise<ApplyResult[]> {
+    if (updates.length > this.#maxBatchUpdates) throw new RangeError(`batch of ${updates.length} updates exceeds maxBatchUpdates ${this.#maxBatchUpdates}`);
+    updates.forEach(assertValidUpdate);
+    if (updates.length === 0) return [];
+
+    const keys = [this.#keys.dirty()];
+    const args = [String(this.#clock.now())];
+    for (const u of updates) {
+      keys.push(this.#keys.mailbox(u.mailbox));
+      args.push(String(u.version), u.mailbox, encodeDesiredState(u.summary, u.route));
+    }
+    const reply = (await this.#run('applyUpdates', [String(keys.length), ...keys, ...args])) as number[];
+    return reply.map((r) => (r === 1 ? 'applied' : 'stale'));
+  }
+
+  async get(mailbox: string): Promise<MailboxRecord | undefined> {
+    assertMailbox(mailbox);
+    const hash = await withRedis('get', () => this.#redis.hgetall(this.#keys.mailbox(mailbox)));
+    return decodeMailboxHash(mailbox, hash);
+  }
+
+  /**
+   * Up to `limit` dirty mailboxes that are due, oldest first, each leased for `leaseMs`: not
+   * returned again until the lease ends or a record call reschedules it. Not a lock: a delivery
+   * that outlives its lease can overlap the next one (the queue's per-mailbox job is the lock).
+   */
+  async takeDirty(limit: number, leaseMs: number): Promise<string[]> {
+    assertPositiveInteger(limit, 'limit');
+    assertPositiveInteger(leaseMs, 'leaseMs');
+    const now = this.#clock.now();
+    return (await this.#run('takeDirty', [this.#keys.dirty(), String(now), String(now + leaseMs), String(limit)])) as string[];
+  }
+
+  /** Mailboxes whose desired version has not been delivered yet (due or leased). */
+  dirtyCount(): Promise<number> {
+    return withRedis('dirtyCount', () => this.#redis.zcard(this.#keys.dirty()));
+  }
+
+  /**
+   * Records an attempt that did not deliver. `retryAt` reschedules the mailbox (e.g. after a
+   * Retry-After, or far ahead for a permanent failure); without it, it is due when its lease ends.
+   */
+  async recordAttempt(mailbox: string, outcome: Outcome, opts: { retryAt?: number } = {}): Promise<AttemptResult> {
+    assertMailbox(mailbox);
+    if (outcome.kind === 'delivered') throw new RangeError('a delivered outcome is recorded with recordDelivered');
+    if (opts.retryAt !== undefined) assertTime(opts.retryAt, 'retryAt');
+    const args = [
+      this.#keys.mailbox(mailbox),
+      this.#keys.dirty(),
+      mailbox,
+      String(outcome.startedAt),
+      encodeLastOutcome(outcome),
+      opts.retryAt === undefined ? '' : String(opts.retryAt),
+    ];
+    return (await this.#run('recordAttempt', args)) as AttemptResult;
+  }
+
+  /**
+   * Records that `version` (with `summary`) was delivered. Clears the dirty mark only if
+   * `version` is still the desired version; a newer accepted state keeps the mailbox dirty.
+   */
+  async recordDelivered(mailbox: string, version: number, summary: MessageSummary, outcome: Outcome): Promise<DeliveredResult> {
+    assertMailbox(mailbox);
+    assertVersion(version);
+    assertSummary(summary);
+    if (outcome.kind !== 'delivered') throw new RangeError(`recordDelivered needs a delivered outcome, got ${outcome.kind}`);
+    const hasEtag = outcome.etag !== undefined && outcome.etag !== '' && outcome.expiresAt !== undefined;
+    const args = [
+      this.#keys.mailbox(mailbox),
+      this.#keys.dirty(),
+      mailbox,
+      String(version),
+      JSON.stringify(summary),
+      String(outcome.startedAt + outcome.elapsedMs),
+      String(outcome.startedAt),
+      encodeLastOutcome(outcome),
+      hasEtag ? (outcome.etag ?? '') : '',
+      hasEtag ? String(outcome.expiresAt) : '',
+      String(this.#clock.now()),
+    ];
+    return (await this.#run('recordDelivered', args)) as DeliveredResult;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The PublicationStore (SIP-ETag + expiry per target and AOR) in Redis, shared by every runner.
+ * Each entry is one string key whose Redis TTL ends `ttlGraceMs` after the grant lapses: the
+ * publisher still sees a just-lapsed entry (and starts afresh), and dead entries disappear.
+ */
+import type { Redis } from 'ioredis';
+
+import { ErrorCodes, MwiError } from '../errors.ts';
+import type { Publication, PublicationStore } from '../sip/publication-store.ts';
+import { storeKeys, type StoreKeys } from './keys.ts';
+import { withRedis } from './redis-unavailable.ts';
+
+export interface RedisPublicationStoreOptions {
+  /** Shared, caller-owned client; must not have a keyPrefix. */
+  redis: Redis;
+  keys?: StoreKeys;
+  /** How long past expiresAt Redis keeps an entry (covers clock skew between runners and Redis). Default 60 s. */
+  ttlGraceMs?: number;
+}
+
+const DEFAULT_TTL_GRACE_MS = 60_000;
+
+function isPublication(value: unknown): value is Publication {
+  const p = value as Partial<Publication> | null;
+  return typeof p === 'object' && p !== null && typeof p.etag === 'string' && p.etag !== '' && typeof p.expiresAt === 'number' && Number.isFinite(p.expiresAt);
+}
+
+export class RedisPublicationStore implements PublicationStore {
+  readonly #redis: Redis;
+  readonly #keys: StoreKeys;
+  readonly #ttlGraceMs: number;
+
+  constructor(opts: RedisPublicationStoreOptions) {
+    if (opts.redis.options.keyPrefix) {
+      throw new MwiError(ErrorCodes.CONFIG_INVALID, 'the store\'s Redis client must not have a keyPrefix: it would move keys off the {hash tag} slot');
+    }
+    const ttlGraceMs = opts.ttlGraceMs ?? DEFAULT_TTL_GRACE_MS;
+    if (!Number.isSafeInteger(ttlGraceMs) || ttlGraceMs < 0) throw new RangeError(`ttlGraceMs must be an integer >= 0, got ${ttlGraceMs}`);
+    this.#redis = opts.redis;
+    this.#keys = opts.keys ?? storeKeys();
+    this.#ttlGraceMs = ttlGraceMs;
+  }
+
+  /** An unreadable entry counts as absent: the publisher then starts with an initial PUBLISH. */
+  async get(key: string): Promise<Publication | undefined> {
+    const text = await withRedis('publication get', () => this.#redis.get(this.#keys.publication(key)));
+    if (text === null) return undefined;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+    return isPublication(value) ? { etag: value.etag, expiresAt: value.expiresAt } : undefined;
+  }
+
+  async set(key: string, publication: Publication): Promise<void> {
+    if (!isPublication(publication) || publication.expiresAt <= 0) throw new RangeError('publication needs a non-empty etag and expiresAt > 0');
+    const value = JSON.stringify({ etag: publication.etag, expiresAt: publication.expiresAt });
+    // An expiry time already in the past deletes the key at once, which is what a lapsed grant deserves.
+    const expireAtMs = Math.ceil(publication.expiresAt) + this.#ttlGraceMs;
+    await withRedis('publication set', () => this.#redis.set(this.#keys.publication(key), value, 'PXAT', expireAtMs));
+  }
+
+  async delete(key: string): Promise<void> {
+    await withRedis('publication delete', () => this.#redis.del(this.#keys.publication(key)));
+  }
+}

@@ -1,0 +1,339 @@
+// RedisMailboxStore against a private redis-server: ordering, batch atomicity, dirty tracking
+// across deliveries, leases. Each test gets its own key prefix, so tests share one server.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import type { Redis } from 'ioredis';
+
+import { FakeClock } from '../../src/clock.ts';
+import type { Outcome } from '../../src/delivery/outcome.ts';
+import { ErrorCodes, isMwiError } from '../../src/errors.ts';
+import type { MessageSummary } from '../../src/mwi/message-summary.ts';
+import { storeKeys, type StoreKeys } from '../../src/store/keys.ts';
+import type { ApplyResult, MailboxUpdate } from '../../src/store/mailbox-state.ts';
+import { RedisMailboxStore } from '../../src/store/redis-mailbox-store.ts';
+import { createStoreClient } from '../../src/store/store-client.ts';
+import { startRedis, type RedisHandle } from '../harness/redis.ts';
+
+const ROUTE = { mode: 'publish', target: 'sip:127.0.0.1:5060;transport=tcp' } as const;
+
+function summaryFor(version: number): MessageSummary {
+  return { counts: { 'voice-message': { new: version % 50, old: version % 7 } } };
+}
+
+function update(mailbox: string, version: number): MailboxUpdate {
+  return { mailbox, route: ROUTE, summary: summaryFor(version), version };
+}
+
+function delivered(startedAt: number, extra: Partial<Outcome> = {}): Outcome {
+  return { kind: 'delivered', status: 200, reason: '200 OK', cause: 'response', requests: 1, startedAt, elapsedMs: 10, etag: 'etag-1', expiresAt: startedAt + 3_600_000, ...extra };
+}
+
+/** Mulberry32: a small seeded PRNG, so a failing seed can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+function shuffle<T>(items: T[], random: () => number): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [items[i], items[j]] = [items[j] as T, items[i] as T];
+  }
+  return items;
+}
+
+/** 100 updates for each of `mailboxCount` mailboxes; some mailboxes near 2^53, ~10% repeated versions. */
+function randomUpdates(random: () => number, mailboxCount: number): MailboxUpdate[] {
+  const updates: MailboxUpdate[] = [];
+  for (let m = 0; m < mailboxCount; m++) {
+    const mailbox = `sip:${1000 + m}@pbx.test`;
+    const base = m % 10 === 0 ? Number.MAX_SAFE_INTEGER - 2_000_000 : 0;
+    const versions: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      const repeat = versions.length > 0 && random() < 0.1;
+      versions.push(repeat ? (versions[Math.floor(random() * versions.length)] ?? 0) : base + Math.floor(random() * 1_000_000));
+    }
+    updates.push(...versions.map((v) => update(mailbox, v)));
+  }
+  return shuffle(updates, random);
+}
+
+function batches<T>(items: T[], random: () => number, maxSize: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; ) {
+    const size = 1 + Math.floor(random() * maxSize);
+    out.push(items.slice(i, i + size));
+    i += size;
+  }
+  return out;
+}
+
+async function scriptCalls(admin: Redis): Promise<number> {
+  const info = await admin.info('commandstats');
+  let calls = 0;
+  for (const m of info.matchAll(/^cmdstat_(?:eval|evalsha):calls=(\d+)/gm)) calls += Number(m[1]);
+  return calls;
+}
+
+describe('RedisMailboxStore', { timeout: 120_000 }, () => {
+  let redis: RedisHandle;
+  let client: Redis;
+  let seq = 0;
+
+  before(async () => {
+    redis = await startRedis({ label: 'store-mailbox' });
+    client = await createStoreClient({ url: redis.url });
+  });
+  after(async () => {
+    client?.disconnect();
+    await redis?.dispose();
+  });
+
+  function fresh(opts: { clock?: FakeClock; maxBatchUpdates?: number } = {}): { store: RedisMailboxStore; keys: StoreKeys; clock: FakeClock } {
+    const keys = storeKeys(`{mwi-test-${++seq}}`);
+    const clock = opts.clock ?? new FakeClock();
+    return { store: new RedisMailboxStore({ redis: client, clock, keys, ...(opts.maxBatchUpdates ? { maxBatchUpdates: opts.maxBatchUpdates } : {}) }), keys, clock };
+  }
+
+  for (const seed of [1, 2, 3]) {
+    it(`10k updates over 100 mailboxes in random order and batches end at each mailbox's max version (seed ${seed})`, async () => {
+      const random = prng(seed);
+      const { store } = fresh();
+      const updates = randomUpdates(random, 100);
+      const maxSeen = new Map<string, number>();
+      for (const batch of batches(updates, random, 500)) {
+        const expected: ApplyResult[] = batch.map((u) => {
+          const applied = u.version > (maxSeen.get(u.mailbox) ?? -1);
+          if (applied) maxSeen.set(u.mailbox, u.version);
+          return applied ? 'applied' : 'stale';
+        });
+        assert.deepEqual(await store.applyUpdates(batch), expected, `seed ${seed}`);
+      }
+      assert.equal(maxSeen.size, 100);
+      for (const [mailbox, max] of maxSeen) {
+        const record = await store.get(mailbox);
+        assert.equal(record?.desired?.version, max, `${mailbox} seed ${seed}`);
+        assert.deepEqual(record.desired.summary, summaryFor(max));
+        assert.deepEqual(record.desired.route, ROUTE);
+      }
+      assert.equal(await store.dirtyCount(), 100);
+    });
+  }
+
+  it('concurrent batches from four clients end at each mailbox max version', async () => {
+    const random = prng(42);
+    const { keys, clock } = fresh();
+    const clients = await Promise.all([0, 1, 2, 3].map(() => createStoreClient({ url: redis.url })));
+    try {
+      const stores = clients.map((c) => new RedisMailboxStore({ redis: c, clock, keys }));
+      const updates = randomUpdates(random, 100);
+      const perClient = stores.map((_, i) => updates.filter((__, j) => j % stores.length === i));
+      await Promise.all(stores.map(async (s, i) => {
+        for (const batch of batches(perClient[i] ?? [], random, 250)) await s.applyUpdates(batch);
+      }));
+      const max = new Map<string, number>();
+      for (const u of updates) max.set(u.mailbox, Math.max(max.get(u.mailbox) ?? -1, u.version));
+      const reader = stores[0];
+      assert.ok(reader);
+      for (const [mailbox, v] of max) assert.equal((await reader.get(mailbox))?.desired?.version, v, mailbox);
+    } finally {
+      for (const c of clients) c.disconnect();
+    }
+  });
+
+  it('compares repeated mailboxes within one batch in order', async () => {
+    const { store } = fresh();
+    const m = 'sip:dup@pbx.test';
+    assert.deepEqual(await store.applyUpdates([update(m, 5), update(m, 3), update(m, 5), update(m, 9), update(m, 7)]), ['applied', 'stale', 'stale', 'applied', 'stale']);
+    assert.equal((await store.get(m))?.desired?.version, 9);
+  });
+
+  it('rejects a batch with one invalid item before Redis: no script runs, nothing is written', async () => {
+    const { store, keys } = fresh();
+    const good = update('sip:good@pbx.test', 1);
+    const before = await scriptCalls(client);
+    await assert.rejects(store.applyUpdates([good, { ...update('sip:bad@pbx.test', 2), version: -1 }]), RangeError);
+    await assert.rejects(store.applyUpdates([good, update('not a uri', 2)]), (err: unknown) => isMwiError(err, ErrorCodes.URI_INVALID));
+    await assert.rejects(store.applyUpdates([good, { ...good, summary: { counts: { 'voice-message': { new: 1, old: 1, urgentNew: 2 } } } }]), (err: unknown) => isMwiError(err, ErrorCodes.BODY_INVALID));
+    await assert.rejects(store.applyUpdates([good, { ...good, route: { mode: 'publish', target: 'mailto:x' } }]), (err: unknown) => isMwiError(err, ErrorCodes.URI_INVALID));
+    assert.equal(await scriptCalls(client), before);
+    assert.equal(await store.get(good.mailbox), undefined);
+    assert.equal(await client.exists(keys.dirty()), 0);
+  });
+
+  it('refuses a batch larger than maxBatchUpdates before Redis', async () => {
+    const { store } = fresh({ maxBatchUpdates: 2 });
+    await assert.rejects(store.applyUpdates([1, 2, 3].map((v) => update('sip:a@pbx.test', v))), RangeError);
+    assert.equal(await store.get('sip:a@pbx.test'), undefined);
+  });
+
+  it('writes nothing when a key in the batch holds foreign data (checks run before the first write)', async () => {
+    const { store, keys } = fresh();
+    await client.set(keys.mailbox('sip:foreign@pbx.test'), 'not a hash');
+    await assert.rejects(store.applyUpdates([update('sip:first@pbx.test', 1), update('sip:foreign@pbx.test', 1)]), /WRONGTYPE/);
+    await client.hset(keys.mailbox('sip:corrupt@pbx.test'), 'dv', 'abc');
+    await assert.rejects(store.applyUpdates([update('sip:first@pbx.test', 1), update('sip:corrupt@pbx.test', 1)]), /MWI_CORRUPT/);
+    assert.equal(await store.get('sip:first@pbx.test'), undefined);
+    assert.equal(await store.dirtyCount(), 0);
+  });
+
+  it('stale updates (equal or older version) change nothing and do not mark a clean mailbox dirty', async () => {
+    const { store, clock } = fresh();
+    const m = 'sip:stale@pbx.test';
+    assert.deepEqual(await store.applyUpdates([update(m, 5)]), ['applied']);
+    assert.deepEqual(await store.takeDirty(10, 30_000), [m]);
+    assert.equal(await store.recordDelivered(m, 5, summaryFor(5), delivered(clock.now())), 'clean');
+    assert.equal(await store.dirtyCount(), 0);
+    const before = await store.get(m);
+    clock.advance(1000);
+    assert.deepEqual(await store.applyUpdates([update(m, 3), update(m, 5), { ...update(m, 5), summary: summaryFor(6) }]), ['stale', 'stale', 'stale']);
+    assert.equal(await store.dirtyCount(), 0);
+    assert.deepEqual(await store.get(m), before);
+  });
+
+  it('an update that arrives during a delivery keeps the mailbox dirty and due at once', async () => {
+    const { store, clock } = fresh();
+    const m = 'sip:busy@pbx.test';
+    await store.applyUpdates([update(m, 1)]);
+    assert.deepEqual(await store.takeDirty(10, 60_000), [m]);
+    const taken = await store.get(m);
+    assert.equal(taken?.desired?.version, 1);
+
+    clock.advance(100);
+    assert.deepEqual(await store.applyUpdates([update(m, 2)]), ['applied']);
+    assert.deepEqual(await store.takeDirty(10, 60_000), [], 'still leased: no second delivery while one runs');
+
+    clock.advance(100);
+    assert.equal(await store.recordDelivered(m, 1, taken.desired.summary, delivered(clock.now() - 50)), 'still-dirty');
+    const record = await store.get(m);
+    assert.equal(record?.delivered?.version, 1);
+    assert.equal(record.desired?.version, 2);
+    assert.equal(await store.dirtyCount(), 1);
+    assert.deepEqual(await store.takeDirty(10, 60_000), [m], 'due now, not at the end of the old lease');
+
+    assert.equal(await store.recordDelivered(m, 2, summaryFor(2), delivered(clock.now())), 'clean');
+    assert.equal(await store.dirtyCount(), 0);
+  });
+
+  it('a taker that crashes loses nothing: the mailbox is due again when its lease ends', async () => {
+    const { store, clock } = fresh();
+    await store.applyUpdates([update('sip:crash@pbx.test', 1)]);
+    assert.deepEqual(await store.takeDirty(10, 30_000), ['sip:crash@pbx.test']);
+    clock.advance(29_999);
+    assert.deepEqual(await store.takeDirty(10, 30_000), []);
+    clock.advance(1);
+    assert.deepEqual(await store.takeDirty(10, 30_000), ['sip:crash@pbx.test']);
+  });
+
+  it('takeDirty returns due mailboxes oldest first, at most limit', async () => {
+    const { store, clock } = fresh();
+    for (const m of ['sip:a@x.test', 'sip:b@x.test', 'sip:c@x.test']) {
+      await store.applyUpdates([update(m, 1)]);
+      clock.advance(10);
+    }
+    await store.applyUpdates([update('sip:a@x.test', 2)]);
+    assert.deepEqual(await store.takeDirty(2, 1000), ['sip:a@x.test', 'sip:b@x.test']);
+    assert.deepEqual(await store.takeDirty(2, 1000), ['sip:c@x.test']);
+    await assert.rejects(store.takeDirty(0, 1000), RangeError);
+    await assert.rejects(store.takeDirty(1, 0), RangeError);
+  });
+
+  it('recordAttempt stores the outcome and reschedules only with retryAt; unknown mailboxes are not created', async () => {
+    const { store, clock } = fresh();
+    const m = 'sip:fail@pbx.test';
+    await store.applyUpdates([update(m, 1)]);
+    await store.takeDirty(1, 30_000);
+    const startedAt = clock.now();
+    const failed: Outcome = { kind: 'retryable', status: 503, reason: '503 Service Unavailable', cause: 'response', requests: 1, startedAt, elapsedMs: 20, retryAfterMs: 5000 };
+    assert.equal(await store.recordAttempt(m, failed, { retryAt: startedAt + 5000 }), 'recorded');
+    const record = await store.get(m);
+    assert.equal(record?.lastAttemptAt, startedAt);
+    assert.deepEqual(record.lastOutcome, { kind: 'retryable', status: 503, reason: '503 Service Unavailable', at: startedAt + 20 });
+    assert.equal(record.delivered, undefined);
+    clock.advance(4999);
+    assert.deepEqual(await store.takeDirty(1, 30_000), []);
+    clock.advance(1);
+    assert.deepEqual(await store.takeDirty(1, 30_000), [m]);
+
+    assert.equal(await store.recordAttempt('sip:nobody@pbx.test', failed), 'unknown-mailbox');
+    assert.equal(await store.get('sip:nobody@pbx.test'), undefined);
+    await assert.rejects(store.recordAttempt(m, delivered(startedAt)), RangeError);
+  });
+
+  it('recordAttempt with retryAt does not re-mark a mailbox that is already clean', async () => {
+    const { store, clock } = fresh();
+    const m = 'sip:late@pbx.test';
+    await store.applyUpdates([update(m, 1)]);
+    await store.recordDelivered(m, 1, summaryFor(1), delivered(clock.now()));
+    const timeout: Outcome = { kind: 'retryable', reason: 'timeout', cause: 'timeout', requests: 1, startedAt: clock.now(), elapsedMs: 1 };
+    assert.equal(await store.recordAttempt(m, timeout, { retryAt: clock.now() }), 'recorded');
+    assert.equal(await store.dirtyCount(), 0);
+  });
+
+  it('recordDelivered keeps the etag of a PUBLISH, drops it after a NOTIFY, and ignores unknown or superseded versions', async () => {
+    const { store, clock } = fresh();
+    const m = 'sip:rec@pbx.test';
+    await store.applyUpdates([update(m, 10)]);
+    const at = clock.now();
+    assert.equal(await store.recordDelivered(m, 11, summaryFor(11), delivered(at)), 'unknown-version');
+    assert.equal(await store.recordDelivered('sip:none@pbx.test', 1, summaryFor(1), delivered(at)), 'unknown-version');
+    assert.equal(await store.get('sip:none@pbx.test'), undefined);
+
+    assert.equal(await store.recordDelivered(m, 10, summaryFor(10), delivered(at)), 'clean');
+    let record = await store.get(m);
+    assert.deepEqual(record?.delivered, { summary: summaryFor(10), version: 10, deliveredAt: at + 10 });
+    assert.equal(record.etag, 'etag-1');
+    assert.equal(record.expiresAt, at + 3_600_000);
+    assert.deepEqual(record.lastOutcome, { kind: 'delivered', status: 200, reason: '200 OK', at: at + 10 });
+
+    assert.equal(await store.recordDelivered(m, 9, summaryFor(9), delivered(at)), 'superseded');
+    assert.equal((await store.get(m))?.delivered?.version, 10);
+
+    assert.equal(await store.recordDelivered(m, 10, summaryFor(10), delivered(at + 1, { etag: undefined, expiresAt: undefined })), 'clean');
+    record = await store.get(m);
+    assert.equal(record?.etag, undefined);
+    assert.equal(record?.expiresAt, undefined);
+    await assert.rejects(store.recordDelivered(m, 10, summaryFor(10), { ...delivered(at), kind: 'permanent' }), RangeError);
+  });
+
+  it('keeps versions up to 2^53 - 1 exact through Lua', async () => {
+    const { store } = fresh();
+    const m = 'sip:big@pbx.test';
+    const top = Number.MAX_SAFE_INTEGER;
+    assert.deepEqual(await store.applyUpdates([update(m, top - 1), update(m, top), update(m, top - 1)]), ['applied', 'applied', 'stale']);
+    assert.equal((await store.get(m))?.desired?.version, top);
+    assert.equal(await store.recordDelivered(m, top - 1, summaryFor(1), delivered(0)), 'still-dirty');
+    assert.equal(await store.recordDelivered(m, top, summaryFor(1), delivered(0)), 'clean');
+  });
+
+  it('measures applyUpdates throughput with batches of 500 (diagnostic only)', async (t) => {
+    const { store } = fresh();
+    const random = prng(7);
+    const mailboxes = Array.from({ length: 10_000 }, (_, i) => `sip:${100_000 + i}@pbx.test`);
+    const makeBatch = (round: number): MailboxUpdate[] =>
+      Array.from({ length: 500 }, () => update(mailboxes[Math.floor(random() * mailboxes.length)] ?? 'sip:x@y', round * 1_000_000 + Math.floor(random() * 1_000_000)));
+    const rounds = 200;
+    const work = Array.from({ length: rounds }, (_, r) => makeBatch(r));
+    await store.applyUpdates(makeBatch(0));
+
+    let start = performance.now();
+    for (const batch of work) await store.applyUpdates(batch);
+    const sequentialPerSec = (rounds * 500) / ((performance.now() - start) / 1000);
+
+    const concurrency = 4;
+    start = performance.now();
+    for (let r = 0; r < rounds; r += concurrency) {
+      await Promise.all(work.slice(r, r + concurrency).map((batch) => store.applyUpdates(batch.map((u) => ({ ...u, version: u.version + 500_000_000 })))));
+    }
+    const pipelinedPerSec = (rounds * 500) / ((performance.now() - start) / 1000);
+    t.diagnostic(`applyUpdates, batches of 500 over 10k mailboxes: ${Math.round(sequentialPerSec)} updates/s sequential, ${Math.round(pipelinedPerSec)} updates/s with ${concurrency} batches in flight`);
+    assert.ok(sequentialPerSec > 0);
+  });
+});
