@@ -14,6 +14,7 @@ import type { ApplyResult, MailboxUpdate } from '../../src/store/mailbox-state.t
 import { RedisMailboxStore } from '../../src/store/redis-mailbox-store.ts';
 import { createStoreClient } from '../../src/store/store-client.ts';
 import { startRedis, type RedisHandle } from '../harness/redis.ts';
+import { prng } from '../support/prng.ts';
 
 const ROUTE = { mode: 'publish', target: 'sip:127.0.0.1:5060;transport=tcp' } as const;
 
@@ -29,17 +30,6 @@ function delivered(startedAt: number, extra: Partial<Outcome> = {}): Outcome {
   return { kind: 'delivered', status: 200, reason: '200 OK', cause: 'response', requests: 1, startedAt, elapsedMs: 10, etag: 'etag-1', expiresAt: startedAt + 3_600_000, ...extra };
 }
 
-/** Mulberry32: a small seeded PRNG, so a failing seed can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 function shuffle<T>(items: T[], random: () => number): T[] {
   for (let i = items.length - 1; i > 0; i--) {

@@ -7,18 +7,8 @@ import pino from 'pino';
 import { FakeClock } from '../../src/clock.ts';
 import { SipStack, type SipResult } from '../../src/sip/stack.ts';
 import { FakeTransport, responseTo } from '../support/fake-transport.ts';
+import { prng } from '../support/prng.ts';
 
-/** Deterministic PRNG (mulberry32) so a failure can be replayed from its seed. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const JUNK = ['\0', '\r', '\n', '\r\n', ':', ';', ',', '<', '>', '"', '\\', ' ', '\t', '%', '=', 'SIP/2.0', 'z9hG4bK', '\u00ff', '\ud800', '9999999999999999999', '-1', 'CSeq: ', 'Via: ', 'Content-Length: 99999'];
 
