@@ -37,3 +37,10 @@ export function storeKeys(prefix: string = DEFAULT_KEY_PREFIX): StoreKeys {
     publication: (publicationKey) => `${prefix}:publication:${publicationKey}`,
   };
 }
+
+/** A client with an ioredis keyPrefix would move every key off the {hash tag} slot: refuse it. */
+export function assertNoKeyPrefix(redis: { options: { keyPrefix?: string } }): void {
+  if (redis.options.keyPrefix) {
+    throw new MwiError(ErrorCodes.CONFIG_INVALID, "the store's Redis client must not have a keyPrefix: it would move keys off the {hash tag} slot");
+  }
+}

@@ -11,9 +11,8 @@ import type { Redis } from 'ioredis';
 
 import { systemClock, type Clock } from '../clock.ts';
 import type { Outcome } from '../delivery/outcome.ts';
-import { ErrorCodes, MwiError } from '../errors.ts';
 import type { MessageSummary } from '../mwi/message-summary.ts';
-import { storeKeys, type StoreKeys } from './keys.ts';
+import { assertNoKeyPrefix, storeKeys, type StoreKeys } from './keys.ts';
 import { APPLY_UPDATES_LUA } from './lua/apply-updates.ts';
 import { RECORD_ATTEMPT_LUA } from './lua/record-attempt.ts';
 import { RECORD_DELIVERED_LUA } from './lua/record-delivered.ts';
@@ -58,9 +57,7 @@ export class RedisMailboxStore {
   readonly #maxBatchUpdates: number;
 
   constructor(opts: RedisMailboxStoreOptions) {
-    if (opts.redis.options.keyPrefix) {
-      throw new MwiError(ErrorCodes.CONFIG_INVALID, 'the store\'s Redis client must not have a keyPrefix: it would move keys off the {hash tag} slot');
-    }
+    assertNoKeyPrefix(opts.redis);
     const maxBatchUpdates = opts.maxBatchUpdates ?? DEFAULT_MAX_BATCH_UPDATES;
     assertPositiveInteger(maxBatchUpdates, 'maxBatchUpdates');
     this.#redis = opts.redis;

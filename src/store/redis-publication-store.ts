@@ -5,9 +5,8 @@
  */
 import type { Redis } from 'ioredis';
 
-import { ErrorCodes, MwiError } from '../errors.ts';
 import type { Publication, PublicationStore } from '../sip/publication-store.ts';
-import { storeKeys, type StoreKeys } from './keys.ts';
+import { assertNoKeyPrefix, storeKeys, type StoreKeys } from './keys.ts';
 import { withRedis } from './redis-unavailable.ts';
 
 export interface RedisPublicationStoreOptions {
@@ -31,9 +30,7 @@ export class RedisPublicationStore implements PublicationStore {
   readonly #ttlGraceMs: number;
 
   constructor(opts: RedisPublicationStoreOptions) {
-    if (opts.redis.options.keyPrefix) {
-      throw new MwiError(ErrorCodes.CONFIG_INVALID, 'the store\'s Redis client must not have a keyPrefix: it would move keys off the {hash tag} slot');
-    }
+    assertNoKeyPrefix(opts.redis);
     const ttlGraceMs = opts.ttlGraceMs ?? DEFAULT_TTL_GRACE_MS;
     if (!Number.isSafeInteger(ttlGraceMs) || ttlGraceMs < 0) throw new RangeError(`ttlGraceMs must be an integer >= 0, got ${ttlGraceMs}`);
     this.#redis = opts.redis;

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 
-import { freePort, isAddressInUse } from './ports.ts';
+import { freePort, startMovingOnPortClash } from './ports.ts';
 import type { LoopbackHost } from './ports.ts';
 import { makeWorkDir, newLogPath, requireBinary, requireFile, runCommand, spawnManaged, tcpAccepting } from './process.ts';
 import type { ManagedProcess } from './process.ts';
@@ -210,21 +210,18 @@ export async function startKamailio(options: KamailioOptions): Promise<KamailioH
     });
   };
 
-  for (let attempt = 1; ; attempt++) {
-    try {
+  proc = await startMovingOnPortClash({
+    canMove: options.port === undefined,
+    start: async () => {
       await writeConfig();
-      proc = await launch();
-      break;
-    } catch (err) {
-      const log = await fsp.readFile(logPath, 'utf8').catch(() => '');
-      if (options.port === undefined && attempt < 4 && isAddressInUse(log)) {
-        port = await freePort({ host });
-        continue;
-      }
-      await fsp.rm(workDir, { recursive: true, force: true });
-      throw err;
-    }
-  }
+      return launch();
+    },
+    logText: () => fsp.readFile(logPath, 'utf8'),
+    movePort: async () => {
+      port = await freePort({ host });
+    },
+    cleanup: () => fsp.rm(workDir, { recursive: true, force: true }),
+  });
 
   const current = (): ManagedProcess => {
     if (!proc || stopped) throw new Error('kamailio is stopped');

@@ -97,3 +97,37 @@ export async function processHoldsPort(pid: number, proto: 'udp' | 'tcp', port: 
   }
   return false;
 }
+
+export interface PortClashRetry<T> {
+  /** False when the caller fixed the port: a clash is then an error, not a reason to move. */
+  canMove: boolean;
+  /** Starts the server on the current port. */
+  start: () => Promise<T>;
+  /** The failed attempt's log, to tell "address in use" from other failures. */
+  logText: () => Promise<string>;
+  /** Picks a new free port for the next attempt. */
+  movePort: () => Promise<void>;
+  /** Removes what the attempts left behind when giving up. */
+  cleanup: () => Promise<void>;
+  attempts?: number;
+}
+
+/**
+ * Starts a server, moving to a fresh free port when another process took the chosen one between
+ * freePort() and the server's bind (the log shows "address in use"); at most `attempts` tries.
+ */
+export async function startMovingOnPortClash<T>(o: PortClashRetry<T>): Promise<T> {
+  const attempts = o.attempts ?? 4;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await o.start();
+    } catch (err) {
+      if (o.canMove && attempt < attempts && isAddressInUse(await o.logText().catch(() => ''))) {
+        await o.movePort();
+        continue;
+      }
+      await o.cleanup();
+      throw err;
+    }
+  }
+}

@@ -6,7 +6,7 @@ import fsp from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 
-import { freePort, isAddressInUse } from './ports.ts';
+import { freePort, startMovingOnPortClash } from './ports.ts';
 import { makeWorkDir, newLogPath, requireBinary, spawnManaged } from './process.ts';
 import type { ManagedProcess } from './process.ts';
 
@@ -95,21 +95,15 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisHandl
       ready: () => redisPing(host, port),
     });
 
-  let proc: ManagedProcess | undefined;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      proc = await launch();
-      break;
-    } catch (err) {
-      const log = await fsp.readFile(logPath, 'utf8').catch(() => '');
-      if (options.port === undefined && attempt < 4 && isAddressInUse(log)) {
-        port = await freePort({ host });
-        continue;
-      }
-      await fsp.rm(dataDir, { recursive: true, force: true });
-      throw err;
-    }
-  }
+  const proc = await startMovingOnPortClash({
+    canMove: options.port === undefined,
+    start: launch,
+    logText: () => fsp.readFile(logPath, 'utf8'),
+    movePort: async () => {
+      port = await freePort({ host });
+    },
+    cleanup: () => fsp.rm(dataDir, { recursive: true, force: true }),
+  });
   let current: ManagedProcess = proc;
   let running = true;
   let disposed = false;

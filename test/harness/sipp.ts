@@ -14,7 +14,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 
-import { freePort, isAddressInUse, processHoldsPort } from './ports.ts';
+import { freePort, isAddressInUse, processHoldsPort, startMovingOnPortClash } from './ports.ts';
 import { makeWorkDir, newLogPath, REPO_ROOT, requireBinary, spawnManaged } from './process.ts';
 import type { ManagedProcess } from './process.ts';
 
@@ -179,9 +179,9 @@ export async function startSippUas(options: SippUasOptions): Promise<SippUasHand
   const name = `sipp-${path.basename(file, '.xml')}`;
 
   let port = options.port ?? (await freePort({ host }));
-  let proc: ManagedProcess | undefined;
-  for (let attempt = 1; ; attempt++) {
-    const logPath = newLogPath(name, options.label);
+  let logPath = '';
+  const launch = (): Promise<ManagedProcess> => {
+    logPath = newLogPath(name, options.label);
     const args = [
       '-sf', file,
       '-i', host,
@@ -200,8 +200,7 @@ export async function startSippUas(options: SippUasOptions): Promise<SippUasHand
       ...PERF_ARGS,
       ...(options.extraArgs ?? []),
     ];
-    try {
-      proc = await spawnManaged({
+    return spawnManaged({
         name,
         command: sipp,
         debPackages: SIPP_PACKAGE,
@@ -217,17 +216,16 @@ export async function startSippUas(options: SippUasOptions): Promise<SippUasHand
           return processHoldsPort(p.pid, options.transport, port);
         },
       });
-      break;
-    } catch (err) {
-      const log = await fsp.readFile(logPath, 'utf8').catch(() => '');
-      if (options.port === undefined && attempt < 4 && isAddressInUse(log)) {
-        port = await freePort({ host });
-        continue;
-      }
-      await fsp.rm(workDir, { recursive: true, force: true });
-      throw err;
-    }
-  }
+  };
+  const proc = await startMovingOnPortClash({
+    canMove: options.port === undefined,
+    start: launch,
+    logText: () => fsp.readFile(logPath, 'utf8'),
+    movePort: async () => {
+      port = await freePort({ host });
+    },
+    cleanup: () => fsp.rm(workDir, { recursive: true, force: true }),
+  });
   const running = proc;
   let stopped = false;
 
