@@ -25,26 +25,33 @@ function headerSection(text: string): string {
   return end === -1 ? text : text.slice(0, end + 2);
 }
 
-/** Value of the first occurrence of a header (long or compact name), trimmed. */
+/** Value of the first occurrence of a header (long or compact name, any case), trimmed. */
 export function peekHeader(text: string, name: string, compact?: string): string | undefined {
   const head = headerSection(text);
-  const lower = head.toLowerCase();
-  for (const n of compact ? [name, compact] : [name]) {
-    const needle = `\r\n${n.toLowerCase()}`;
-    let from = 0;
-    for (;;) {
-      const at = lower.indexOf(needle, from);
-      if (at === -1) break;
-      let i = at + needle.length;
-      while (head[i] === ' ' || head[i] === '\t') i++;
-      if (head[i] === ':') {
-        const eol = head.indexOf('\r\n', i);
-        return head.slice(i + 1, eol === -1 ? undefined : eol).trim();
-      }
-      from = at + needle.length;
-    }
+  const names = compact ? [name.toLowerCase(), compact.toLowerCase()] : [name.toLowerCase()];
+  // Fast path: the name as written by sip.js and most stacks ("\r\nVia:"), valid when no line
+  // before it carries the same header in another spelling (checked on those few lines only).
+  const exact = head.indexOf(`\r\n${name}:`);
+  if (exact !== -1 && scanHeader(head, names, exact) === undefined) return lineValue(head, exact + 2 + name.length + 1);
+  return scanHeader(head, names, head.length);
+}
+
+/** The value of the first header line before `end` whose name is one of `names` (lower case). */
+function scanHeader(head: string, names: string[], end: number): string | undefined {
+  let pos = head.indexOf('\r\n') + 2;
+  while (pos > 1 && pos < end) {
+    const eol = head.indexOf('\r\n', pos);
+    const lineEnd = eol === -1 ? head.length : eol;
+    const colon = head.indexOf(':', pos);
+    if (colon !== -1 && colon < lineEnd && names.includes(head.slice(pos, colon).trim().toLowerCase())) return head.slice(colon + 1, lineEnd).trim();
+    pos = eol + 2;
   }
   return undefined;
+}
+
+function lineValue(head: string, valueStart: number): string {
+  const eol = head.indexOf('\r\n', valueStart);
+  return head.slice(valueStart, eol === -1 ? undefined : eol).trim();
 }
 
 /** The branch parameter of the top Via header, e.g. "z9hG4bK...". */
@@ -90,8 +97,17 @@ export function parseHopUri(uri: string): HopUri | undefined {
   return { host, port, transport: t?.[1]?.toUpperCase() };
 }
 
+const hopCache = new Map<string, HopUri | undefined>();
+const HOP_CACHE_MAX = 10_000;
+
 /** Next hop per RFC 3261 8.1.2: the first Route URI if any, else the Request-URI. */
 export function peekNextHop(text: string): HopUri | undefined {
   const uri = peekFirstRoute(text) ?? peekRequestUri(text);
-  return uri === undefined ? undefined : parseHopUri(uri);
+  if (uri === undefined) return undefined;
+  // A few targets carry almost all traffic: parse each URI once, within a bound.
+  if (hopCache.has(uri)) return hopCache.get(uri);
+  const hop = parseHopUri(uri);
+  if (hopCache.size >= HOP_CACHE_MAX) hopCache.clear();
+  hopCache.set(uri, hop);
+  return hop;
 }
