@@ -16,6 +16,12 @@ export function newBranch(): string {
   return `z9hG4bK${processPrefix}.${counter.toString(36)}`;
 }
 
+/** A From tag or Call-ID local part, unique in the same way (RFC 3261 19.3 asks for global uniqueness). */
+export function newLocalId(): string {
+  counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
+  return `${processPrefix}.${counter.toString(36)}`;
+}
+
 type MakeId = (request: OutgoingRequestMessage) => string;
 
 let installed = false;

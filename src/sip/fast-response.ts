@@ -9,6 +9,31 @@
  * flood of junk costs microseconds per datagram, not a grammar run.
  */
 import { IncomingResponseMessage } from 'sip.js/lib/core/index.js';
+import { headerize } from 'sip.js/lib/core/messages/utils.js';
+
+const canonicalNames = new Map<string, string>();
+
+/** sip.js's canonical header name (its `headerize`, which allocates on every call), memoised. */
+export function canonicalHeaderName(name: string): string {
+  let c = canonicalNames.get(name);
+  if (c === undefined) {
+    c = headerize(name);
+    if (canonicalNames.size < 1000) canonicalNames.set(name, c);
+  }
+  return c;
+}
+
+/** Headers that must appear once (RFC 3261 7.3.1: only comma-list headers may repeat). */
+const SINGLE = new Set(['cseq', 'call-id', 'from', 'to', 'content-length']);
+
+/** Adds a header the way IncomingMessage.addHeader does, without re-headerizing the name. */
+function add(msg: IncomingResponseMessage, lowerName: string, value: string): void {
+  const headers = msg.headers as Record<string, Array<{ raw: string }>>;
+  const name = canonicalHeaderName(lowerName);
+  const list = headers[name];
+  if (list) list.push({ raw: value });
+  else headers[name] = [{ raw: value }];
+}
 
 const COMPACT: Record<string, string> = { v: 'via', f: 'from', t: 'to', i: 'call-id', l: 'content-length', c: 'content-type', m: 'contact' };
 const STATUS_LINE = /^SIP\/2\.0 ([1-6]\d\d) ([^\r\n]*)$/;
@@ -52,10 +77,11 @@ export function parseResponseFast(text: string): FastParse {
     name = COMPACT[name] ?? name;
     if (!/^[a-z0-9!%*_+`'~.-]+$/.test(name)) return 'malformed';
     const value = line.slice(colon + 1).trim();
+    if (SINGLE.has(name) && (msg.headers as Record<string, unknown>)[canonicalHeaderName(name)] !== undefined) return 'malformed';
     switch (name) {
       case 'via': {
         if (sawVia) {
-          msg.addHeader('via', value); // the core drops responses with more than one Via
+          add(msg, 'via', value); // the core drops responses with more than one Via
           break;
         }
         if (value.includes(',')) return 'unsupported';
@@ -63,7 +89,7 @@ export function parseResponseFast(text: string): FastParse {
         const branch = m ? BRANCH.exec(m[3] ?? '')?.[1] : undefined;
         if (!m || !branch) return 'malformed';
         sawVia = true;
-        msg.addHeader('via', value);
+        add(msg, 'via', value);
         msg.via = { host: m[1] ?? '', port: m[2] === undefined ? 0 : Number(m[2]) };
         msg.viaBranch = branch;
         break;
@@ -71,20 +97,20 @@ export function parseResponseFast(text: string): FastParse {
       case 'cseq': {
         const m = CSEQ.exec(value);
         if (!m) return 'malformed';
-        msg.setHeader('cseq', value);
+        add(msg, 'cseq', value);
         msg.cseq = Number(m[1]);
         msg.method = m[2] ?? '';
         break;
       }
       case 'call-id':
         if (!value || /\s/.test(value)) return 'malformed';
-        msg.setHeader('call-id', value);
+        add(msg, 'call-id', value);
         msg.callId = value;
         break;
       case 'from':
       case 'to': {
         if (!value) return 'malformed';
-        msg.setHeader(name, value);
+        add(msg, name, value);
         const tag = tagOf(value);
         if (name === 'from') msg.fromTag = tag ?? '';
         else msg.toTag = tag ?? '';
@@ -93,15 +119,19 @@ export function parseResponseFast(text: string): FastParse {
       case 'content-length':
         if (!/^\d{1,6}$/.test(value)) return 'malformed';
         contentLength = Number(value);
-        msg.setHeader('content-length', value);
+        add(msg, 'content-length', value);
         break;
       default:
-        msg.addHeader(name, value);
+        add(msg, name, value);
     }
   }
   if (!sawVia || msg.method === undefined || msg.callId === undefined || msg.fromTag === undefined || msg.toTag === undefined) return 'malformed';
   const body = text.slice(headerEnd + 4);
-  if (contentLength !== undefined && Buffer.byteLength(body) < contentLength) return 'malformed';
-  msg.body = contentLength === undefined ? body : Buffer.from(body).subarray(0, contentLength).toString();
+  if (contentLength === 0 || (contentLength === undefined && body === '')) {
+    msg.body = '';
+  } else {
+    if (contentLength !== undefined && Buffer.byteLength(body) < contentLength) return 'malformed';
+    msg.body = contentLength === undefined ? body : Buffer.from(body).subarray(0, contentLength).toString();
+  }
   return msg;
 }

@@ -9,14 +9,12 @@ export class SerialPerKey {
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
     const prev = this.#tails.get(key);
     const next = prev ? prev.then(task, task) : task();
-    const tail = next.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#tails.set(key, tail);
-    void tail.then(() => {
+    // The tail settles after `next` either way and forgets the key if nothing queued behind it.
+    const release = (): void => {
       if (this.#tails.get(key) === tail) this.#tails.delete(key);
-    });
+    };
+    const tail: Promise<void> = next.then(release, release);
+    this.#tails.set(key, tail);
     return next;
   }
 

@@ -9,15 +9,17 @@ import {
   UserAgentCore,
   type IncomingResponse,
   type IncomingResponseMessage,
+  type OutgoingRequestMessage,
   type UserAgentClient,
-  type URI,
 } from 'sip.js/lib/core/index.js';
 import type { Logger as PinoLogger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { ErrorCodes, MwiError } from '../errors.ts';
 import { installStrongBranchIds } from './branch.ts';
+import { canonicalHeaderName } from './fast-response.ts';
 import { parseInbound } from './parse.ts';
-import { parseSipUri } from './uri.ts';
+import { isSipUri, parseSipUri } from './uri.ts';
+import { WireRequest } from './wire-request.ts';
 import type { SipTransport, TransportProtocol } from './transport/transport.ts';
 
 export interface SipRequest {
@@ -70,6 +72,7 @@ interface Flow {
   transport: SipTransport;
   core: UserAgentCore;
   contact: string;
+  viaHost: string;
 }
 
 function hostForUri(host: string): string {
@@ -80,7 +83,7 @@ export class SipStack {
   readonly stats: SipStackStats = { requests: 0, responses: 0, timeouts: 0, transportErrors: 0, malformedInbound: 0, unexpectedRequests: 0 };
   readonly #opts: SipStackOptions;
   readonly #flows = new Map<TransportProtocol, Flow>();
-  readonly #uris = new Map<string, URI>();
+  readonly #validUris = new Set<string>();
   readonly #loggerFactory = new LoggerFactory();
   /** Transport errors waiting for the synthetic 503 that sip.js raises for them, by branch. */
   readonly #transportErrors = new Map<string, unknown>();
@@ -103,7 +106,8 @@ export class SipStack {
     const host = hostForUri(this.#opts.publicHost ?? transport.localHost);
     const sentBy = transport.localPort > 0 ? `${host}:${transport.localPort}` : host;
     const contactUri = `sip:mwi@${sentBy};transport=${protocol.toLowerCase()}`;
-    const contactParsed = this.#uri(contactUri);
+    const contactParsed = parseSipUri(contactUri);
+    if (!contactParsed) throw new MwiError(ErrorCodes.URI_INVALID, `not a valid Contact URI: ${contactUri}`);
     const auth = this.#opts.auth;
     const errors = this.#transportErrors;
     // sip.js's transaction layer sees this adapter: it remembers why a send failed so that the
@@ -135,7 +139,7 @@ export class SipStack {
       transportAccessor: () => adapter,
     });
     transport.onMessage = (text) => this.#receive(core, text);
-    return { transport, core, contact: `Contact: <${contactUri}>` };
+    return { transport, core, contact: `Contact: <${contactUri}>`, viaHost: sentBy };
   }
 
   #receive(core: UserAgentCore, text: string): void {
@@ -158,15 +162,12 @@ export class SipStack {
     }
   }
 
-  /** Parses a URI once; a bad one is an input error, never a crash. */
-  #uri(text: string): URI {
-    let uri = this.#uris.get(text);
-    if (uri) return uri;
-    uri = parseSipUri(text);
-    if (!uri) throw new MwiError(ErrorCodes.URI_INVALID, `not a valid SIP URI: ${JSON.stringify(text)}`);
-    if (this.#uris.size >= 100_000) this.#uris.clear();
-    this.#uris.set(text, uri);
-    return uri;
+  /** Checks a URI once (remembered within a bound); a bad one is an input error, never a crash. */
+  #checkUri(text: string): void {
+    if (this.#validUris.has(text)) return;
+    if (!isSipUri(text)) throw new MwiError(ErrorCodes.URI_INVALID, `not a valid SIP URI: ${JSON.stringify(text)}`);
+    if (this.#validUris.size >= 100_000) this.#validUris.clear();
+    this.#validUris.add(text);
   }
 
   /** Client transactions sip.js still holds (a leak shows up here). */
@@ -186,19 +187,22 @@ export class SipStack {
     if (this.#closed) return Promise.reject(new MwiError(ErrorCodes.SIP_STACK_CLOSED, 'SIP stack is closed', { retryable: true }));
     const flow = this.#flows.get(req.protocol);
     if (!flow) return Promise.reject(new MwiError(ErrorCodes.SIP_TRANSPORT, `no ${req.protocol} transport configured`));
-    const ruri = this.#uri(req.requestUri);
-    const from = this.#uri(req.fromUri);
-    const to = this.#uri(req.toUri);
-    const extra = req.withContact ? [...req.headers, flow.contact] : req.headers;
-    const message = flow.core.makeOutgoingRequestMessage(
-      req.method,
-      ruri,
-      from,
-      to,
-      req.route ? { routeSet: [`<${req.route}>`] } : {},
-      extra,
-      req.body ? { contentDisposition: 'render', contentType: req.body.contentType, content: req.body.content } : undefined,
-    );
+    // Validate every URI once (cached); the request is then serialised from the checked strings.
+    this.#checkUri(req.requestUri);
+    this.#checkUri(req.fromUri);
+    this.#checkUri(req.toUri);
+    if (req.route) this.#checkUri(req.route);
+    const message = new WireRequest({
+      method: req.method,
+      requestUri: req.requestUri,
+      fromUri: req.fromUri,
+      toUri: req.toUri,
+      ...(req.route ? { route: req.route } : {}),
+      headers: req.withContact ? [...req.headers, flow.contact] : req.headers,
+      ...(req.body ? { body: req.body } : {}),
+      userAgent: this.#opts.userAgent,
+      viaHost: flow.viaHost,
+    });
     const clock = this.#opts.clock;
     const startedAt = clock.now();
     this.stats.requests++;
@@ -232,7 +236,8 @@ export class SipStack {
           }
           return;
         }
-        finish({ kind: 'response', status, reason: msg.reasonPhrase ?? '', header: (name) => msg.getHeader(name), ...elapsed() });
+        const headers = msg.headers as Record<string, Array<{ raw: string }> | undefined>;
+        finish({ kind: 'response', status, reason: msg.reasonPhrase ?? '', header: (name) => headers[canonicalHeaderName(name)]?.[0]?.raw, ...elapsed() });
       };
       // Our transaction timeout, far shorter than sip.js's fixed 32 s Timer F: fire sip.js's own
       // Timer F path early so the transaction terminates and leaves the core's tables.
@@ -248,7 +253,7 @@ export class SipStack {
         }
       }, this.#opts.transactionTimeoutMs);
       timer.unref?.();
-      ref.uac = flow.core.request(message, { onAccept: onFinal, onReject: onFinal, onRedirect: onFinal }) as UserAgentClient;
+      ref.uac = flow.core.request(message as unknown as OutgoingRequestMessage, { onAccept: onFinal, onReject: onFinal, onRedirect: onFinal }) as UserAgentClient;
     });
   }
 

@@ -16,6 +16,13 @@ function plainHost(host: string): boolean {
   return labels.every((l) => l.length > 0 && !l.startsWith('-') && !l.endsWith('-')) && /^[A-Za-z]/.test(labels[labels.length - 1] ?? '');
 }
 
+/** Whether `text` is a SIP URI sip.js would accept, without building the URI object on the common path. */
+export function isSipUri(text: string): boolean {
+  const m = SIMPLE.exec(text);
+  if (!m || (m[2] !== undefined && m[2].includes(';')) || !plainHost(m[3] ?? '')) return Grammar.URIParse(text) !== undefined;
+  return m[4] === undefined || (Number(m[4]) >= 1 && Number(m[4]) <= 65535);
+}
+
 export function parseSipUri(text: string): URI | undefined {
   const m = SIMPLE.exec(text);
   if (!m || (m[2] !== undefined && m[2].includes(';')) || !plainHost(m[3] ?? '')) return Grammar.URIParse(text);

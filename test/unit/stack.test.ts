@@ -101,6 +101,9 @@ describe('SipStack over sip.js UserAgentCore', () => {
     const second = transport.sent[1] ?? '';
     assert.match(peekHeader(second, 'Authorization') ?? '', /^Digest .*username="alice".*realm="mwi\.test"/);
     assert.notEqual(peekTopViaBranch(second), peekTopViaBranch(first));
+    assert.equal(peekHeader(first, 'CSeq'), '1 PUBLISH');
+    assert.equal(peekHeader(second, 'CSeq'), '2 PUBLISH');
+    assert.equal(peekHeader(second, 'Call-ID'), peekHeader(first, 'Call-ID'));
     assert.doesNotMatch(second, /s3cret/);
     transport.deliver(responseTo(second, 200, 'OK', ['SIP-ETag: z']));
     const res = await pending;

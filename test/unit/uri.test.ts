@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Grammar } from 'sip.js/lib/core/index.js';
-import { parseSipUri } from '../../src/sip/uri.ts';
+import { isSipUri, parseSipUri } from '../../src/sip/uri.ts';
 
 describe('parseSipUri (grammar-free fast path)', () => {
   const samples = [
@@ -43,5 +43,13 @@ describe('parseSipUri (grammar-free fast path)', () => {
       assert.equal(parseSipUri(bad), undefined, JSON.stringify(bad));
     }
     assert.equal(parseSipUri('sip:al%20ice@x.test?subject=hi')?.toString(), Grammar.URIParse('sip:al%20ice@x.test?subject=hi')?.toString());
+  });
+});
+
+describe('isSipUri', () => {
+  it('agrees with parseSipUri on valid and invalid input', () => {
+    for (const s of ['sip:1000@pbx.example.net', 'sip:127.0.0.1:5070;transport=udp;lr', 'sip:[::1]:5060', 'sip:al%20ice@x.test?subject=hi', '', 'sip:', 'http://x', 'sip:a@b:99999', 'sip:a@b:0', 'sip:a b@c', 'sip:a@b\r\nX: y', 'sip:00']) {
+      assert.equal(isSipUri(s), parseSipUri(s) !== undefined, JSON.stringify(s));
+    }
   });
 });
