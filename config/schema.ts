@@ -9,7 +9,7 @@ import type { ParsePayload } from 'zod/v4/core';
 import pkg from '../package.json' with { type: 'json' };
 
 /** Dotted paths of settings that must never be logged; each may also come from `<ENV>_FILE`. */
-export const SECRET_PATHS = ['sip.auth.password'] as const;
+export const SECRET_PATHS = ['sip.auth.password', 'redis.url', 'api.producerToken'] as const;
 
 function intBetween(min: number, max: number) {
   const error = `must be an integer between ${min} and ${max}`;
@@ -122,10 +122,42 @@ const targetsSchema = section({
     .describe('Presence server that receives PUBLISH when a mailbox names none, e.g. "sip:127.0.0.1:5060;transport=udp".'),
 });
 
+const redisSchema = section({
+  url: singleLine('a redis:// or rediss:// URL')
+    .refine((s) => /^rediss?:\/\/[^\s]+$/.test(s), { error: 'must be a redis:// or rediss:// URL' })
+    .optional()
+    .describe('Redis to use. Unset: a private redis-server is started on loopback with AOF persistence in redis.dataDir. Secret (may hold a password): prefer MWI_REDIS__URL_FILE.'),
+  dataDir: singleLine('a non-empty directory path').default('data/redis').describe('Where the private redis-server keeps its append-only file (when redis.url is unset).'),
+  keyPrefix: singleLine()
+    .refine((s) => /\{[^{}]+\}/.test(s), { error: 'must contain a non-empty {hash tag} so every key lands in one Redis Cluster slot' })
+    .default('{mwi}')
+    .describe('Prefix of every Redis key and BullMQ queue, with a {hash tag}.'),
+});
+
+const apiSchema = section({
+  host: host().default('127.0.0.1').describe('Address the HTTP API listens on; loopback unless set.'),
+  port: intBetween(0, 65_535).default(8080).describe('Port of the HTTP API; 0 picks a free one.'),
+  producerToken: singleLine().optional().describe('Bearer token PBX platforms present to push updates. Secret: prefer MWI_API__PRODUCER_TOKEN_FILE. Without it every state-changing route answers 401.'),
+  maxBatchUpdates: intBetween(1, 10_000).default(1_000).describe('Most updates one POST /v1/mwi may carry.'),
+  bodyLimitBytes: intBetween(1_024, 16_777_216).default(2_097_152).describe('Largest request body accepted, in bytes.'),
+});
+
+const deliverySchema = section({
+  concurrency: intBetween(1, 10_000).default(200).describe('Deliveries in flight per worker process.'),
+  batchSize: intBetween(1, 10_000).default(500).describe('Mailboxes one delivery job takes from the dirty set.'),
+  leaseMs: intBetween(1_000, 3_600_000).default(60_000).describe('How long a taken mailbox stays reserved for the worker that took it; after a crash it is due again then.'),
+  retryBaseMs: intBetween(100, 600_000).default(1_000).describe('First delay before a retryable failure is tried again; doubles per attempt, with jitter.'),
+  retryMaxMs: intBetween(1_000, 86_400_000).default(300_000).describe('Cap of the retry delay; retries never stop (MWI state must arrive) but never come faster than this once reached.'),
+  shutdownDeadlineMs: intBetween(100, 600_000).default(10_000).describe('On SIGTERM, how long in-flight deliveries may finish before the rest is handed back.'),
+});
+
 export const configSchema = section({
   log: logSchema.prefault({}).describe('Logging.'),
   sip: sipSchema.prefault({}).describe('SIP stack: sockets, timers, identity and credentials.'),
   targets: targetsSchema.prefault({}).describe('Where MWI requests go.'),
+  redis: redisSchema.prefault({}).describe('Redis: the desired state of every mailbox and the delivery queue.'),
+  api: apiSchema.prefault({}).describe('HTTP ingestion API.'),
+  delivery: deliverySchema.prefault({}).describe('Delivery workers.'),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { loadConfig } from '../../config/load.ts';
 import { ErrorCodes, MwiError } from '../../src/errors.ts';
 import { REDACTED, createLogger, maskUrlCredentials } from '../../src/log.ts';
@@ -93,5 +94,19 @@ describe('maskUrlCredentials', () => {
     for (const url of ['redis://host:6379', 'redis://user@host:6379', 'http://host/path?mail=a@b', 'not a url', '']) {
       assert.equal(maskUrlCredentials(url), url);
     }
+  });
+});
+
+describe('createLogger with the queue settings', () => {
+  it('never writes the Redis URL password or the producer token from a logged config', async () => {
+    const chunks: string[] = [];
+    const destination = new Writable({ write(c: Buffer, _e, cb) { chunks.push(c.toString()); cb(); } });
+    const config = loadConfig({ env: { MWI_REDIS__URL: 'redis://:r3d1s-pw@127.0.0.1:6379', MWI_API__PRODUCER_TOKEN: 'tok-s3cret-123' }, readFile: () => '' });
+    const log = createLogger({ level: 'info', destination });
+    log.info({ config }, 'starting');
+    await new Promise((r) => setImmediate(r));
+    const out = chunks.join('');
+    assert.ok(out.includes('starting'));
+    assert.ok(!out.includes('r3d1s-pw') && !out.includes('tok-s3cret-123'), out);
   });
 });
