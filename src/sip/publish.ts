@@ -108,7 +108,9 @@ export class Publisher {
           }
         }
         if (status >= 200 && status < 300) {
-          const newEtag = result.header('SIP-ETag')?.trim();
+          // A copy, not a slice: a slice would keep the whole response text alive for as long as the ETag is stored.
+          const header = result.header('SIP-ETag')?.trim();
+          const newEtag = header === undefined ? undefined : Buffer.from(header, 'utf8').toString('utf8');
           const granted = Number.parseInt(result.header('Expires') ?? '', 10);
           const grantedExpiresSec = Number.isInteger(granted) && granted > 0 ? Math.min(granted, expiresSec) : expiresSec;
           const expiresAt = clock.now() + grantedExpiresSec * 1000;
