@@ -90,7 +90,8 @@ export function parseResponseFast(text: string): FastParse {
         if (!m || !branch) return 'malformed';
         sawVia = true;
         add(msg, 'via', value);
-        msg.via = { host: m[1] ?? '', port: m[2] === undefined ? 0 : Number(m[2]) };
+        // No port stays undefined, as sip.js's grammar leaves it (its UserAgent checks exactly that).
+        msg.via = { host: m[1] ?? '', port: (m[2] === undefined ? undefined : Number(m[2])) as number };
         msg.viaBranch = branch;
         break;
       }
