@@ -17,6 +17,44 @@ export const ErrorCodes = {
   /** A transport's bounded table (retransmission entries, connections) is full: back off and retry. */
   SIP_TRANSPORT_BUSY: 'MWI_SIP_TRANSPORT_BUSY',
   REDIS_UNAVAILABLE: 'MWI_REDIS_UNAVAILABLE',
+  /** No redis.url and no redis-server on PATH: install the Debian package redis-server. */
+  REDIS_SERVER_MISSING: 'MWI_REDIS_SERVER_MISSING',
+  /** Another running instance owns the private Redis data dir (redis.dataDir). */
+  REDIS_DATA_DIR_LOCKED: 'MWI_REDIS_DATA_DIR_LOCKED',
+  /** The private redis-server exited or did not answer PING in time; its log is named. */
+  REDIS_SERVER_FAILED: 'MWI_REDIS_SERVER_FAILED',
+  /** HTTP API: a field of the request breaks its rule; the error's `path` names it (e.g. updates.3.counts.new). */
+  HTTP_VALIDATION: 'MWI_HTTP_VALIDATION',
+  /** HTTP API: the body is not valid JSON (or is empty, or carries __proto__/constructor keys). */
+  HTTP_MALFORMED_JSON: 'MWI_HTTP_MALFORMED_JSON',
+  /** HTTP API: the body is not application/json. */
+  HTTP_UNSUPPORTED_MEDIA_TYPE: 'MWI_HTTP_UNSUPPORTED_MEDIA_TYPE',
+  /** HTTP API: the body is larger than api.bodyLimitBytes. */
+  HTTP_BODY_TOO_LARGE: 'MWI_HTTP_BODY_TOO_LARGE',
+  /** HTTP API: a batch holds more than api.maxBatchUpdates updates: split it. */
+  HTTP_BATCH_TOO_LARGE: 'MWI_HTTP_BATCH_TOO_LARGE',
+  /** HTTP API: missing or wrong bearer token, or no producer token configured on the server. */
+  HTTP_UNAUTHORIZED: 'MWI_HTTP_UNAUTHORIZED',
+  /** HTTP API: no such route. */
+  HTTP_NOT_FOUND: 'MWI_HTTP_NOT_FOUND',
+  /** HTTP API: a request the server cannot read (bad URL, bad Content-Length, malformed HTTP). */
+  HTTP_BAD_REQUEST: 'MWI_HTTP_BAD_REQUEST',
+  /** HTTP API: an unexpected server error (a bug); details are in the server log only. */
+  HTTP_INTERNAL: 'MWI_HTTP_INTERNAL',
+  /** An update names neither target nor contact and targets.defaultPublishTarget is not configured. */
+  NO_TARGET: 'MWI_NO_TARGET',
+  /** The store holds no state for this mailbox. */
+  MAILBOX_NOT_FOUND: 'MWI_MAILBOX_NOT_FOUND',
+  /** API client: no connection to the API (refused, reset, DNS). */
+  API_UNREACHABLE: 'MWI_API_UNREACHABLE',
+  /** API client: no answer within the client's timeout. */
+  API_TIMEOUT: 'MWI_API_TIMEOUT',
+  /** API client: an answer that is not the API's JSON (a proxy's error page, a truncated body). */
+  API_BAD_RESPONSE: 'MWI_API_BAD_RESPONSE',
+  /** A process that needs a shared Redis (a delivery worker) was started without redis.url. */
+  REDIS_URL_REQUIRED: 'MWI_REDIS_URL_REQUIRED',
+  /** The delivery queue of this process is closed (shutting down): nothing more is scheduled from it. */
+  QUEUE_CLOSED: 'MWI_QUEUE_CLOSED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

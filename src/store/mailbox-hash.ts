@@ -22,6 +22,8 @@ export const MAILBOX_FIELDS = {
   lastAttemptAt: 'la',
   /** JSON LastOutcome. */
   lastOutcome: 'lo',
+  /** Failed attempts since the last delivery (record-attempt and park count up, record-delivered clears). */
+  attempts: 'na',
 } as const;
 
 interface DesiredState {
@@ -77,5 +79,7 @@ export function decodeMailboxHash(mailbox: string, h: Record<string, string>): M
   if (lastAttemptAt !== undefined) record.lastAttemptAt = lastAttemptAt;
   const lastOutcome = h[F.lastOutcome];
   if (lastOutcome !== undefined) record.lastOutcome = JSON.parse(lastOutcome) as LastOutcome;
+  const attempts = num(h[F.attempts]);
+  if (attempts !== undefined && attempts > 0) record.attempts = attempts;
   return record;
 }

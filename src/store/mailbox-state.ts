@@ -37,6 +37,8 @@ export interface MailboxRecord {
   expiresAt?: number;
   lastAttemptAt?: number;
   lastOutcome?: LastOutcome;
+  /** Failed attempts since the last delivery (absent when none): what the retry backoff grows with. */
+  attempts?: number;
 }
 
 export type DeliveredResult =
@@ -50,3 +52,11 @@ export type DeliveredResult =
   | 'unknown-version';
 
 export type AttemptResult = 'recorded' | 'unknown-mailbox';
+
+export type ParkResult =
+  /** The parked version is still the desired one: the mailbox left the dirty set until a newer update. */
+  | 'parked'
+  /** A newer desired state arrived during the attempt: the mailbox stays dirty and is due now. */
+  | 'still-dirty'
+  /** No desired state is stored for this mailbox: its dirty entry was dropped, nothing written. */
+  | 'unknown-mailbox';

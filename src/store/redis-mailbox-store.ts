@@ -4,8 +4,9 @@
  * harmless: re-applying an update reports 'stale', re-recording a delivery changes nothing.
  *
  * Delivery loop this supports: takeDirty() leases due mailboxes, the deliverer reads get(),
- * sends desired.summary, then recordDelivered(desired.version) or recordAttempt(). A crash in
- * between loses nothing: the mailbox stays dirty and is due again when its lease ends.
+ * sends desired.summary, then recordDelivered(desired.version), recordAttempt() (retry later) or
+ * park() (permanent failure). A crash in between loses nothing: the mailbox stays dirty and is
+ * due again when its lease ends.
  */
 import type { Redis } from 'ioredis';
 
@@ -14,11 +15,12 @@ import type { Outcome } from '../delivery/outcome.ts';
 import type { MessageSummary } from '../mwi/message-summary.ts';
 import { assertNoKeyPrefix, storeKeys, type StoreKeys } from './keys.ts';
 import { APPLY_UPDATES_LUA } from './lua/apply-updates.ts';
+import { PARK_LUA } from './lua/park.ts';
 import { RECORD_ATTEMPT_LUA } from './lua/record-attempt.ts';
 import { RECORD_DELIVERED_LUA } from './lua/record-delivered.ts';
 import { TAKE_DIRTY_LUA } from './lua/take-dirty.ts';
 import { decodeMailboxHash, encodeDesiredState, encodeLastOutcome } from './mailbox-hash.ts';
-import type { ApplyResult, AttemptResult, DeliveredResult, MailboxRecord, MailboxUpdate } from './mailbox-state.ts';
+import type { ApplyResult, AttemptResult, DeliveredResult, MailboxRecord, MailboxUpdate, ParkResult } from './mailbox-state.ts';
 import { withRedis } from './redis-unavailable.ts';
 import { assertMailbox, assertSummary, assertValidUpdate, assertVersion } from './validate-update.ts';
 
@@ -36,6 +38,7 @@ const SCRIPTS = {
   takeDirty: { name: 'mwiTakeDirty', lua: TAKE_DIRTY_LUA, numberOfKeys: 1 },
   recordDelivered: { name: 'mwiRecordDelivered', lua: RECORD_DELIVERED_LUA, numberOfKeys: 2 },
   recordAttempt: { name: 'mwiRecordAttempt', lua: RECORD_ATTEMPT_LUA, numberOfKeys: 2 },
+  park: { name: 'mwiPark', lua: PARK_LUA, numberOfKeys: 2 },
 } as const;
 
 type ScriptCall = (...args: string[]) => Promise<unknown>;
@@ -117,9 +120,16 @@ export class RedisMailboxStore {
     return withRedis('dirtyCount', () => this.#redis.zcard(this.#keys.dirty()));
   }
 
+  /** Dirty mailboxes that are due now (not leased, no retry pending): what a takeDirty would find. */
+  dueCount(): Promise<number> {
+    const now = this.#clock.now();
+    return withRedis('dueCount', () => this.#redis.zcount(this.#keys.dirty(), '-inf', now));
+  }
+
   /**
-   * Records an attempt that did not deliver. `retryAt` reschedules the mailbox (e.g. after a
-   * Retry-After, or far ahead for a permanent failure); without it, it is due when its lease ends.
+   * Records an attempt that did not deliver and counts it (MailboxRecord.attempts, reset by
+   * recordDelivered). `retryAt` reschedules the mailbox (the retry backoff, a Retry-After);
+   * without it, it is due when its lease ends. A permanent failure is recorded with park().
    */
   async recordAttempt(mailbox: string, outcome: Outcome, opts: { retryAt?: number } = {}): Promise<AttemptResult> {
     assertMailbox(mailbox);
@@ -134,6 +144,27 @@ export class RedisMailboxStore {
       opts.retryAt === undefined ? '' : String(opts.retryAt),
     ];
     return (await this.#run('recordAttempt', args)) as AttemptResult;
+  }
+
+  /**
+   * Records a permanent failure of delivering `version` and parks the mailbox: it leaves the dirty
+   * set and is not retried until a newer update arrives. If a newer version was accepted during
+   * the attempt, the mailbox instead stays dirty and is due now.
+   */
+  async park(mailbox: string, version: number, outcome: Outcome): Promise<ParkResult> {
+    assertMailbox(mailbox);
+    assertVersion(version);
+    if (outcome.kind === 'delivered') throw new RangeError('a delivered outcome is recorded with recordDelivered');
+    const args = [
+      this.#keys.mailbox(mailbox),
+      this.#keys.dirty(),
+      mailbox,
+      String(version),
+      String(outcome.startedAt),
+      encodeLastOutcome(outcome),
+      String(this.#clock.now()),
+    ];
+    return (await this.#run('park', args)) as ParkResult;
   }
 
   /**

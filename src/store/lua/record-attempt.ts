@@ -1,6 +1,7 @@
 /** Lua: record an attempt that did not deliver (see the header). */
 export const RECORD_ATTEMPT_LUA = `--[[
-  Records the outcome of a delivery attempt that did not deliver and, if asked, when the
+  Records the outcome of a delivery attempt that did not deliver, counts it (field na: failed
+  attempts since the last delivery, which the retry backoff grows with) and, if asked, when the
   mailbox is next due. A mailbox that is no longer dirty is not re-marked.
 
   Input:
@@ -20,6 +21,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   return 'unknown-mailbox'
 end
 redis.call('HSET', KEYS[1], 'la', ARGV[2], 'lo', ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'na', 1)
 if ARGV[4] ~= '' then
   redis.call('ZADD', KEYS[2], 'XX', ARGV[4], ARGV[1])
 end

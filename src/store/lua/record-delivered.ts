@@ -2,7 +2,7 @@
 export const RECORD_DELIVERED_LUA = `--[[
   Records that a version of a mailbox's state was delivered. The dirty mark is removed only
   when that version is still the desired one; if a newer state was accepted meanwhile, the
-  mailbox stays dirty and is due now.
+  mailbox stays dirty and is due now. A recorded delivery resets the failed-attempt count (na).
 
   Input:
     KEYS[1]   mailbox hash
@@ -35,6 +35,7 @@ if previous ~= nil and version < previous then
 end
 
 redis.call('HSET', KEYS[1], 'xv', ARGV[2], 'xs', ARGV[3], 'xat', ARGV[4], 'la', ARGV[5], 'lo', ARGV[6])
+redis.call('HDEL', KEYS[1], 'na')
 if ARGV[7] ~= '' then
   redis.call('HSET', KEYS[1], 'etag', ARGV[7], 'exp', ARGV[8])
 else
