@@ -1,0 +1,195 @@
+/**
+ * The drain job: delivers the latest state of due dirty mailboxes until none is due (or its run
+ * time is up). It takes permits first, then leases that many due mailboxes with takeDirty, so
+ * at most delivery.concurrency deliveries are in flight per process and no leased mailbox waits.
+ * Each mailbox: read its desired state, send it, let the outcome policy decide, record that
+ * (one store call). A newer update accepted during a delivery leaves the mailbox dirty and due
+ * now, so this loop (or the next drain) sends exactly one follow-up with the latest state.
+ *
+ * Depends on seams only (store, sender, policy, clock, permits). A store outage stops the job
+ * (it throws once the deliveries in flight have settled); what it had leased is due again when
+ * the leases end.
+ */
+import type { Clock } from '../src/clock.ts';
+import type { Outcome } from '../src/delivery/outcome.ts';
+import type { DeliveryRoute, MwiDelivery } from '../src/delivery/sender.ts';
+import { ErrorCodes, isMwiError } from '../src/errors.ts';
+import type { Logger } from '../src/log.ts';
+import type { ConfigErrorLog } from '../src/queue/config-error-log.ts';
+import type { DeliveryPermits } from '../src/queue/delivery-permits.ts';
+import { decide, recordDecision, type OutcomeStore, type RetrySettings } from '../src/queue/outcome-policy.ts';
+import type { MailboxRecord } from '../src/store/mailbox-state.ts';
+
+export interface DrainStore extends OutcomeStore {
+  takeDirty(limit: number, leaseMs: number): Promise<string[]>;
+  get(mailbox: string): Promise<MailboxRecord | undefined>;
+}
+
+export interface DrainSettings extends RetrySettings {
+  /** Most mailboxes one takeDirty leases. */
+  batchSize: number;
+  leaseMs: number;
+  /** After this long the job takes no more mailboxes (those in flight still finish) and asks for a follow-up. */
+  maxRunMs: number;
+}
+
+export interface DrainDeps {
+  store: DrainStore;
+  sender: { send(delivery: MwiDelivery): Promise<Outcome> };
+  clock: Clock;
+  permits: DeliveryPermits;
+  configErrors: Pick<ConfigErrorLog, 'report'>;
+  log: Pick<Logger, 'debug' | 'warn' | 'error'>;
+  settings: DrainSettings;
+  /** Uniform in [0, 1) for the retry jitter. Default Math.random. */
+  random?: () => number;
+}
+
+export type DrainStop =
+  /** Nothing due and nothing in flight. */
+  | 'idle'
+  | 'time'
+  /** Shutdown. */
+  | 'signal';
+
+export interface DrainReport {
+  /** Mailboxes leased. */
+  taken: number;
+  delivered: number;
+  retried: number;
+  parked: number;
+  configErrors: number;
+  /** Mailboxes whose state could not be read or whose outcome could not be recorded: due again when their lease ends. */
+  failed: number;
+  /** SIP requests sent. */
+  requests: number;
+  stoppedBy: DrainStop;
+  /** Due work may be left: the caller enqueues a follow-up drain. */
+  more: boolean;
+  elapsedMs: number;
+}
+
+function routeTarget(route: DeliveryRoute): string {
+  return route.mode === 'publish' ? route.target : route.contact;
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<DrainReport> {
+  const { store, sender, clock, permits, settings, log } = deps;
+  const random = deps.random ?? Math.random;
+  const startedAt = clock.now();
+  const report: DrainReport = { taken: 0, delivered: 0, retried: 0, parked: 0, configErrors: 0, failed: 0, requests: 0, stoppedBy: 'idle', more: false, elapsedMs: 0 };
+  const inFlight = new Set<Promise<void>>();
+  let onSettled: (() => void) | undefined;
+  let storeDown: Error | undefined;
+  // Under a backlog, wait for a quarter of the permits before taking again: fewer, larger takes.
+  const lowWater = Math.max(1, Math.min(settings.batchSize, Math.ceil(permits.capacity / 4)));
+  let backlog = false;
+
+  async function deliverOne(mailbox: string): Promise<void> {
+    const record = await store.get(mailbox);
+    const desired = record?.desired;
+    if (record === undefined || desired === undefined) {
+      const now = clock.now();
+      const result = await store.park(mailbox, 0, { kind: 'permanent', reason: 'no desired state stored', cause: 'response', requests: 0, startedAt: now, elapsedMs: 0 });
+      log.warn({ mailbox, result }, 'dirty mailbox without a desired state');
+      return;
+    }
+    let outcome: Outcome;
+    const sendStartedAt = clock.now();
+    try {
+      outcome = await sender.send({ mailbox, summary: desired.summary, route: desired.route });
+    } catch (err) {
+      // A sender bug must not wedge the mailbox in a lease loop: record it as a retryable failure.
+      log.error({ err, mailbox }, 'sender threw instead of returning an outcome');
+      outcome = { kind: 'retryable', cause: 'transport', reason: `internal error: ${errorMessage(err)}`, requests: 0, startedAt: sendStartedAt, elapsedMs: clock.now() - sendStartedAt };
+    }
+    report.requests += outcome.requests;
+    const decision = decide({ outcome, previousAttempts: record.attempts ?? 0, now: clock.now(), random }, settings);
+    const result = await recordDecision(store, { mailbox, version: desired.version, summary: desired.summary }, outcome, decision);
+    switch (decision.kind) {
+      case 'delivered':
+        report.delivered++;
+        break;
+      case 'retry':
+        report.retried++;
+        log.debug({ mailbox, reason: outcome.reason, retryInMs: decision.delayMs, attempts: (record.attempts ?? 0) + 1 }, 'delivery failed; retrying later');
+        break;
+      case 'park':
+        report.parked++;
+        log.warn({ mailbox, status: outcome.status, reason: outcome.reason, result }, 'delivery failed permanently; parked until a newer update');
+        break;
+      case 'config-error':
+        report.configErrors++;
+        deps.configErrors.report({ target: routeTarget(desired.route), mailbox, ...(outcome.status === undefined ? {} : { status: outcome.status }), reason: outcome.reason, retryAt: decision.retryAt });
+        break;
+    }
+  }
+
+  const start = (mailbox: string): void => {
+    const p: Promise<void> = deliverOne(mailbox)
+      .catch((err: unknown) => {
+        report.failed++;
+        if (isMwiError(err, ErrorCodes.REDIS_UNAVAILABLE)) {
+          if (storeDown === undefined) log.warn({ err, mailbox }, 'Redis unavailable during a delivery; stopping this drain (leases run out, nothing is lost)');
+          storeDown ??= err;
+        } else {
+          log.error({ err, mailbox }, 'delivery could not be read or recorded; due again when its lease ends');
+        }
+      })
+      .finally(() => {
+        permits.release(1);
+        inFlight.delete(p);
+        const settled = onSettled;
+        onSettled = undefined;
+        settled?.();
+      });
+    inFlight.add(p);
+  };
+
+  for (;;) {
+    if (storeDown !== undefined) break;
+    if (signal?.aborted) {
+      report.stoppedBy = 'signal';
+      break;
+    }
+    if (clock.now() - startedAt >= settings.maxRunMs) {
+      report.stoppedBy = 'time';
+      break;
+    }
+    const granted = await permits.take(settings.batchSize, backlog ? lowWater : 1, signal);
+    if (granted === 0) continue; // aborted: handled at the top
+    let batch: string[];
+    try {
+      batch = await store.takeDirty(granted, settings.leaseMs);
+    } catch (err) {
+      permits.release(granted);
+      storeDown = err instanceof Error ? err : new Error(String(err));
+      break;
+    }
+    permits.release(granted - batch.length);
+    report.taken += batch.length;
+    backlog = batch.length === granted;
+    if (batch.length === 0) {
+      if (inFlight.size === 0) {
+        report.stoppedBy = 'idle';
+        break;
+      }
+      // Something in flight may come back still dirty (a newer update arrived): look again after it settles.
+      await new Promise<void>((resolve) => {
+        onSettled = resolve;
+      });
+      continue;
+    }
+    for (const mailbox of batch) start(mailbox);
+  }
+
+  await Promise.all(inFlight);
+  report.elapsedMs = clock.now() - startedAt;
+  if (storeDown !== undefined) throw storeDown;
+  report.more = report.stoppedBy !== 'idle';
+  return report;
+}
