@@ -15,6 +15,10 @@ export const EXIT = {
   RETRYABLE: 3,
   /** The target is misconfigured for us (489, 415, authentication). */
   TARGET_CONFIG: 4,
+  /** Something the command needs is missing or busy: redis-server not installed, redis.dataDir in use, Redis or the API port unavailable (sysexits EX_UNAVAILABLE). */
+  UNAVAILABLE: 69,
+  /** `mwi update`: the API refused the request (4xx: token, validation, no target). Unreachable or 503 is RETRYABLE. */
+  API_REFUSED: 5,
   /** Anything unexpected (a bug). */
   INTERNAL: 70,
 } as const;

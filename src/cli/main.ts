@@ -7,6 +7,8 @@ import pkg from '../../package.json' with { type: 'json' };
 import { isMwiError } from '../errors.ts';
 import { EXIT, collectSet } from './common.ts';
 import { registerSend } from './send.ts';
+import { registerStart } from './start.ts';
+import { registerUpdate } from './update.ts';
 
 export function buildProgram(): Command {
   const program = new Command('mwi')
@@ -17,6 +19,8 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError();
   registerSend(program);
+  registerStart(program);
+  registerUpdate(program);
   return program;
 }
 

@@ -1,0 +1,107 @@
+/**
+ * The runner in one process, as `mwi start` runs it: Redis (redis.url, or a private
+ * redis-server) -> SIP sender (ETags in Redis, shared with any other worker) -> delivery (store,
+ * queue, workers) -> ingestion -> HTTP API. close() stops them in reverse order within a
+ * deadline: the API stops taking updates, deliveries in flight finish, Redis goes last.
+ * Signals and exit codes belong to the command (src/cli/start.ts).
+ */
+import { readFileSync } from 'node:fs';
+
+import type { Config } from '../../config/schema.ts';
+import { startApi } from '../api/server.ts';
+import type { Clock } from '../clock.ts';
+import { createSipSender } from '../delivery/create-sip-sender.ts';
+import type { MwiSender } from '../delivery/sender.ts';
+import { IngestService } from '../ingest/ingest-service.ts';
+import { maskUrlCredentials, type Logger } from '../log.ts';
+import { startDelivery } from '../queue/delivery-runtime.ts';
+import { storeKeys } from '../store/keys.ts';
+import type { RedisMailboxStore } from '../store/redis-mailbox-store.ts';
+import { RedisPublicationStore } from '../store/redis-publication-store.ts';
+import { createStoreClient } from '../store/store-client.ts';
+import { startEmbeddedRedis } from './embedded-redis.ts';
+import { ShutdownStack } from './shutdown-stack.ts';
+
+export interface RunnerOptions {
+  config: Config;
+  log: Logger;
+  clock: Clock;
+  /** Run delivery workers in this process (false: API only, workers run elsewhere). */
+  workers: boolean;
+}
+
+export interface Runner {
+  /** e.g. http://127.0.0.1:8080 */
+  readonly apiUrl: string;
+  /** The Redis in use, password masked. */
+  readonly redis: string;
+  /** The private redis-server's data dir; undefined when redis.url is used. */
+  readonly redisDataDir: string | undefined;
+  readonly store: RedisMailboxStore;
+  /** Resolves with a reason if the private redis-server dies under the runner; never resolves otherwise. */
+  readonly failed: Promise<string>;
+  /** Resolves true when everything closed in time and without error. */
+  close(deadlineMs: number): Promise<boolean>;
+}
+
+/** At most this much of the shutdown budget is kept back for stopping the private redis-server. */
+const REDIS_STOP_RESERVE_MS = 2_000;
+
+/** The sender of an API-only process: it never delivers, so it opens no SIP sockets. */
+const apiOnlySender: MwiSender = {
+  send: () => Promise.reject(new Error('this process runs without delivery workers')),
+  probe: () => Promise.reject(new Error('this process runs without delivery workers')),
+  close: () => Promise.resolve(),
+};
+
+export async function startRunner(opts: RunnerOptions): Promise<Runner> {
+  const { config, log, clock } = opts;
+  const stack = new ShutdownStack(log);
+  try {
+    let redisUrl = config.redis.url;
+    let redisDataDir: string | undefined;
+    let failed = new Promise<string>(() => {});
+    if (redisUrl === undefined) {
+      const redis = await startEmbeddedRedis({ dataDir: config.redis.dataDir, log });
+      const reserveMs = Math.min(REDIS_STOP_RESERVE_MS, Math.floor(config.delivery.shutdownDeadlineMs / 4));
+      stack.push({ name: 'redis-server', close: (ms) => redis.close(ms), reserveMs });
+      redisUrl = redis.url;
+      redisDataDir = redis.dataDir;
+      failed = redis.died;
+    }
+
+    let sender = apiOnlySender;
+    if (opts.workers) {
+      const publicationsRedis = await createStoreClient({ url: redisUrl, onError: (err) => log.debug({ err }, 'publication store: Redis connection error') });
+      stack.push({ name: 'publication store', close: () => publicationsRedis.quit().then(() => undefined, () => publicationsRedis.disconnect()) });
+      const publications = new RedisPublicationStore({ redis: publicationsRedis, keys: storeKeys(config.redis.keyPrefix) });
+      const built = await createSipSender({ config, clock, log, readFile: (p) => readFileSync(p), store: publications });
+      stack.push({ name: 'sip sender', close: () => built.sender.close() });
+      sender = built.sender;
+    }
+
+    const delivery = await startDelivery({ config, log, clock, redisUrl, sender, workers: opts.workers });
+    stack.push({ name: 'delivery', close: (ms) => delivery.close(ms) });
+    const ingest = new IngestService({
+      store: delivery.store,
+      scheduler: delivery.scheduler,
+      log,
+      clock,
+      maxBatchUpdates: config.api.maxBatchUpdates,
+      defaultPublishTarget: config.targets.defaultPublishTarget,
+    });
+    const api = await startApi({ config, log, ingest, store: delivery.store });
+    stack.push({ name: 'api', close: () => api.close() });
+    return {
+      apiUrl: api.url,
+      redis: maskUrlCredentials(redisUrl),
+      redisDataDir,
+      store: delivery.store,
+      failed,
+      close: (deadlineMs) => stack.close(deadlineMs),
+    };
+  } catch (err) {
+    await stack.close(config.delivery.shutdownDeadlineMs);
+    throw err;
+  }
+}
