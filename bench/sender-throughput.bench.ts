@@ -12,18 +12,13 @@ import { availableParallelism } from 'node:os';
 import type { BuiltSender } from '../src/delivery/create-sip-sender.ts';
 import type { MwiDelivery } from '../src/delivery/sender.ts';
 import { MemoryPublicationStore } from '../src/sip/publication-store.ts';
-import { runSippUac, startSippUas, type SippUasHandle } from '../test/harness/sipp.ts';
+import { startSippUas, type SippUasHandle } from '../test/harness/sipp.ts';
 import { testSender } from '../test/support/sender.ts';
 import { runClosedLoop, type ClosedLoopResult } from './closed-loop.ts';
 import { withCpuShares, type CpuShares } from './process-cpu.ts';
+import { RAW_MAX_RETRANSMISSION_SHARE, RAW_MIN_ACHIEVED_SHARE, RAW_STEP_SEC, rawSippRamp } from './raw-sipp.ts';
 import { ratio, type BenchResult, type BenchRow } from './report.ts';
 
-const RAW_RATES_PER_SEC = [10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 80_000, 100_000];
-const RAW_STEP_SEC = 2.5;
-/** A ramp step is clean when every call succeeded, SIPp kept up with this share of the asked rate... */
-const RAW_MIN_ACHIEVED_SHARE = 0.9;
-/** ...and retransmitted at most this share of its requests (beyond, the UAS is being outrun). */
-const RAW_MAX_RETRANSMISSION_SHARE = 0.01;
 const MAILBOXES = 20_000;
 const WINDOWS = [200, 1_000, 5_000];
 /** Every window is measured this many times (the machine is small and may be shared): best counts. */
@@ -31,16 +26,6 @@ const ROUNDS = 2;
 const WARMUP_OPS = 4_000;
 const GOAL_SENDER_OVER_RAW = 0.5;
 
-interface RawStep {
-  askedPerSec: number;
-  achievedPerSec: number;
-  successful: number;
-  failed: number;
-  retransmissions: number;
-  elapsedMs: number;
-  cpu: CpuShares;
-  clean: boolean;
-}
 
 interface Phase extends ClosedLoopResult {
   retransmissions: number;
@@ -60,23 +45,6 @@ function udpRetransmissions(built: BuiltSender): number {
   return built.stack.transports.find((t) => t.protocol === 'UDP')?.stats.retransmissions ?? 0;
 }
 
-async function rawSippRamp(uas: SippUasHandle): Promise<RawStep[]> {
-  const steps: RawStep[] = [];
-  for (const rate of RAW_RATES_PER_SEC) {
-    const calls = Math.round(rate * RAW_STEP_SEC);
-    const { value: r, cpu } = await withCpuShares(uas.pid, () =>
-      runSippUac({ target: { host: uas.host, port: uas.port }, rate, calls, transport: 'udp', timeoutMs: 30_000, label: `bench-raw-${rate}` }),
-    );
-    const clean =
-      r.failed === 0 &&
-      r.successful === calls &&
-      r.callsPerSec >= RAW_MIN_ACHIEVED_SHARE * rate &&
-      r.retransmissions <= RAW_MAX_RETRANSMISSION_SHARE * calls;
-    steps.push({ askedPerSec: rate, achievedPerSec: r.callsPerSec, successful: r.successful, failed: r.failed, retransmissions: r.retransmissions, elapsedMs: r.elapsedMs, cpu, clean });
-    if (!clean) break;
-  }
-  return steps;
-}
 
 function delivery(uas: SippUasHandle, prefix: string, i: number, newMessages: number): MwiDelivery {
   return {
