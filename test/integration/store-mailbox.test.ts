@@ -303,6 +303,73 @@ describe('RedisMailboxStore', { timeout: 120_000 }, () => {
     assert.equal(await store.recordDelivered(m, top, summaryFor(1), delivered(0)), 'clean');
   });
 
+  it('counts failed attempts (recordAttempt and park) and a delivery resets the count', async () => {
+    const { store, clock } = fresh();
+    const m = 'sip:count@pbx.test';
+    await store.applyUpdates([update(m, 1)]);
+    assert.equal((await store.get(m))?.attempts, undefined);
+    const failed: Outcome = { kind: 'retryable', reason: 'timeout', cause: 'timeout', requests: 1, startedAt: clock.now(), elapsedMs: 1 };
+    await store.recordAttempt(m, failed, { retryAt: clock.now() });
+    await store.recordAttempt(m, failed);
+    assert.equal((await store.get(m))?.attempts, 2);
+    assert.equal(await store.recordDelivered(m, 1, summaryFor(1), delivered(clock.now())), 'clean');
+    assert.equal((await store.get(m))?.attempts, undefined);
+  });
+
+  it('park takes a permanently failed mailbox out of the dirty set until a newer update arrives', async () => {
+    const { store, clock } = fresh();
+    const m = 'sip:parked@pbx.test';
+    const notFound: Outcome = { kind: 'permanent', status: 404, reason: '404 Not Found', cause: 'response', requests: 1, startedAt: clock.now(), elapsedMs: 7 };
+    await store.applyUpdates([update(m, 3)]);
+    assert.deepEqual(await store.takeDirty(10, 60_000), [m]);
+    assert.equal(await store.park(m, 3, notFound), 'parked');
+    assert.equal(await store.dirtyCount(), 0);
+    const record = await store.get(m);
+    assert.deepEqual(record?.lastOutcome, { kind: 'permanent', status: 404, reason: '404 Not Found', at: notFound.startedAt + 7 });
+    assert.equal(record.attempts, 1);
+    assert.equal(record.desired?.version, 3, 'the desired state is kept');
+
+    assert.deepEqual(await store.applyUpdates([update(m, 3)]), ['stale']);
+    assert.equal(await store.dirtyCount(), 0, 'a repeat of the parked version does not wake it');
+    assert.deepEqual(await store.applyUpdates([update(m, 4)]), ['applied']);
+    assert.deepEqual(await store.takeDirty(10, 60_000), [m], 'a newer update makes it due again');
+    await assert.rejects(store.park(m, 4, delivered(clock.now())), RangeError);
+  });
+
+  it('park keeps the mailbox dirty and due now when a newer version arrived during the attempt', async () => {
+    const { store, clock } = fresh();
+    const m = 'sip:parkrace@pbx.test';
+    await store.applyUpdates([update(m, 1)]);
+    assert.deepEqual(await store.takeDirty(10, 60_000), [m]);
+    await store.applyUpdates([update(m, 2)]);
+    const failed: Outcome = { kind: 'permanent', status: 500, reason: '500', cause: 'response', requests: 1, startedAt: clock.now(), elapsedMs: 1 };
+    assert.equal(await store.park(m, 1, failed), 'still-dirty');
+    assert.deepEqual(await store.takeDirty(10, 60_000), [m], 'due now, not at the end of the lease');
+  });
+
+  it('park drops a dirty entry whose mailbox hash is gone, without creating the hash', async () => {
+    const { store, keys, clock } = fresh();
+    await client.zadd(keys.dirty(), clock.now(), 'sip:ghost@pbx.test');
+    const failed: Outcome = { kind: 'permanent', reason: 'no desired state stored', cause: 'response', requests: 0, startedAt: clock.now(), elapsedMs: 0 };
+    assert.equal(await store.park('sip:ghost@pbx.test', 0, failed), 'unknown-mailbox');
+    assert.equal(await store.dirtyCount(), 0);
+    assert.equal(await client.exists(keys.mailbox('sip:ghost@pbx.test')), 0);
+  });
+
+  it('dueCount counts dirty mailboxes that are due, not leased or waiting for a retry', async () => {
+    const { store, clock } = fresh();
+    await store.applyUpdates([update('sip:d1@pbx.test', 1), update('sip:d2@pbx.test', 1), update('sip:d3@pbx.test', 1)]);
+    assert.equal(await store.dueCount(), 3);
+    await store.takeDirty(1, 10_000);
+    const failed: Outcome = { kind: 'retryable', reason: 'timeout', cause: 'timeout', requests: 1, startedAt: clock.now(), elapsedMs: 1 };
+    await store.recordAttempt('sip:d2@pbx.test', failed, { retryAt: clock.now() + 5_000 });
+    assert.equal(await store.dueCount(), 1);
+    clock.advance(5_000);
+    assert.equal(await store.dueCount(), 2);
+    clock.advance(5_000);
+    assert.equal(await store.dueCount(), 3);
+  });
+
   it('measures applyUpdates throughput with batches of 500 (diagnostic only)', async (t) => {
     const { store } = fresh();
     const random = prng(7);
