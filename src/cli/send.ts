@@ -8,20 +8,16 @@ import { createSipSender } from '../delivery/create-sip-sender.ts';
 import type { Outcome } from '../delivery/outcome.ts';
 import { ErrorCodes, MwiError } from '../errors.ts';
 import { createLogger } from '../log.ts';
-import type { MessageClass, MessageSummary } from '../mwi/message-summary.ts';
-import { MESSAGE_CLASSES, isValidAccountUri } from '../mwi/message-summary.ts';
+import type { MessageSummary } from '../mwi/message-summary.ts';
+import { isValidAccountUri } from '../mwi/message-summary.ts';
 import { parseTarget } from '../sip/target.ts';
 import { readFileSync } from 'node:fs';
-import { EXIT, exitCodeForOutcome, loadCliConfig, parseCount, type GlobalOptions } from './common.ts';
+import { EXIT, exitCodeForOutcome, loadCliConfig, type GlobalOptions } from './common.ts';
+import { addCountOptions, countsFromOptions, type CountOptions } from './count-options.ts';
 
-interface SendOptions {
+interface SendOptions extends CountOptions {
   to?: string;
   mailbox: string;
-  new: number;
-  old: number;
-  urgentNew?: number;
-  urgentOld?: number;
-  class: string;
   transport?: string;
   notify?: boolean;
   json?: boolean;
@@ -36,16 +32,12 @@ function describeOutcome(o: Outcome): string {
 }
 
 export function registerSend(program: Command): void {
-  program
+  const cmd = program
     .command('send')
     .description('send one MWI state now (PUBLISH to a presence server, or NOTIFY to a phone with --notify) and print the outcome')
     .option('--to <uri>', 'presence server (or phone contact with --notify), e.g. sip:127.0.0.1:5060; default targets.defaultPublishTarget')
-    .requiredOption('--mailbox <aor>', 'mailbox account URI, e.g. sip:1000@pbx.example.net')
-    .option('--new <n>', 'new messages', parseCount, 0)
-    .option('--old <n>', 'old messages', parseCount, 0)
-    .option('--urgent-new <n>', 'urgent new messages (part of --new)', parseCount)
-    .option('--urgent-old <n>', 'urgent old messages (part of --old)', parseCount)
-    .option('--class <class>', `message class: ${MESSAGE_CLASSES.join(', ')}`, 'voice-message')
+    .requiredOption('--mailbox <aor>', 'mailbox account URI, e.g. sip:1000@pbx.example.net');
+  addCountOptions(cmd)
     .option('--transport <t>', 'udp, tcp or tls when the URI names none')
     .option('--notify', 'send an unsolicited NOTIFY to a phone instead of PUBLISH')
     .option('--json', 'print the outcome as JSON')
@@ -58,9 +50,8 @@ export function registerSend(program: Command): void {
       if (!to) throw new MwiError(ErrorCodes.CLI_USAGE, '--to is required when targets.defaultPublishTarget is not configured');
       parseTarget(to, 'UDP'); // a bad --to is a usage error (exit 2), not a delivery outcome
       if (!isValidAccountUri(opts.mailbox)) throw new MwiError(ErrorCodes.CLI_USAGE, `--mailbox must be a sip:, sips: or tel: account URI, got ${JSON.stringify(opts.mailbox)}`);
-      if (!(MESSAGE_CLASSES as readonly string[]).includes(opts.class)) throw new MwiError(ErrorCodes.CLI_USAGE, `--class must be one of ${MESSAGE_CLASSES.join(', ')}`);
-      const counts = { new: opts.new, old: opts.old, ...(opts.urgentNew !== undefined ? { urgentNew: opts.urgentNew } : {}), ...(opts.urgentOld !== undefined ? { urgentOld: opts.urgentOld } : {}) };
-      const summary: MessageSummary = { counts: { [opts.class as MessageClass]: counts } };
+      const { cls, counts } = countsFromOptions(opts);
+      const summary: MessageSummary = { counts: { [cls]: counts } };
       const log = createLogger({ level: config.log.level === 'info' ? 'warn' : config.log.level, destination: process.stderr });
       const { sender } = await createSipSender({ config, clock: systemClock, log, readFile: (p) => readFileSync(p) });
       try {

@@ -12,17 +12,12 @@ import { InvalidArgumentError, type Command } from 'commander';
 
 import { MwiClient, MwiClientError } from '../client/mwi-client.ts';
 import { ErrorCodes, MwiError } from '../errors.ts';
-import { parseWireUpdate, type WireCounts, type WireUpdate } from '../ingest/update-schema.ts';
-import { MESSAGE_CLASSES, type MessageClass } from '../mwi/message-summary.ts';
-import { EXIT, loadCliConfig, parseCount, type GlobalOptions } from './common.ts';
+import { parseWireUpdate, type WireUpdate } from '../ingest/update-schema.ts';
+import { EXIT, loadCliConfig, type GlobalOptions } from './common.ts';
+import { addCountOptions, countsFromOptions, type CountOptions } from './count-options.ts';
 
-interface UpdateOptions {
+interface UpdateOptions extends CountOptions {
   mailbox: string;
-  new: number;
-  old: number;
-  urgentNew?: number;
-  urgentOld?: number;
-  class: string;
   target?: string;
   contact?: string;
   seq: number;
@@ -55,15 +50,8 @@ function readToken(file: string): string {
 }
 
 function buildUpdate(opts: UpdateOptions): WireUpdate {
-  if (!(MESSAGE_CLASSES as readonly string[]).includes(opts.class)) throw new MwiError(ErrorCodes.CLI_USAGE, `--class must be one of ${MESSAGE_CLASSES.join(', ')}`);
+  const { cls, counts } = countsFromOptions(opts);
   if (opts.target !== undefined && opts.contact !== undefined) throw new MwiError(ErrorCodes.CLI_USAGE, 'give --target or --contact, not both');
-  const counts: WireCounts = {
-    new: opts.new,
-    old: opts.old,
-    ...(opts.urgentNew === undefined ? {} : { urgentNew: opts.urgentNew }),
-    ...(opts.urgentOld === undefined ? {} : { urgentOld: opts.urgentOld }),
-  };
-  const cls = opts.class as MessageClass;
   const candidate = {
     mailbox: opts.mailbox,
     ...(opts.target === undefined ? {} : { target: opts.target }),
@@ -78,15 +66,11 @@ function buildUpdate(opts: UpdateOptions): WireUpdate {
 }
 
 export function registerUpdate(program: Command): void {
-  program
+  const cmd = program
     .command('update')
     .description('push one mailbox state to a running mwi-runner API (POST /v1/mwi) and print whether it was applied')
-    .requiredOption('--mailbox <aor>', 'mailbox account URI, e.g. sip:1000@pbx.example.net')
-    .option('--new <n>', 'new messages', parseCount, 0)
-    .option('--old <n>', 'old messages', parseCount, 0)
-    .option('--urgent-new <n>', 'urgent new messages (part of --new)', parseCount)
-    .option('--urgent-old <n>', 'urgent old messages (part of --old)', parseCount)
-    .option('--class <class>', `message class of the counts: ${MESSAGE_CLASSES.join(', ')}`, 'voice-message')
+    .requiredOption('--mailbox <aor>', 'mailbox account URI, e.g. sip:1000@pbx.example.net');
+  addCountOptions(cmd)
     .option('--target <uri>', "presence server to PUBLISH to; default: the server's targets.defaultPublishTarget")
     .option('--contact <uri>', "phone contact for an unsolicited NOTIFY instead of PUBLISH")
     .requiredOption('--seq <n>', 'ordering key sent as "version" (a version or source timestamp): only a greater one replaces the stored state', parseSeq)

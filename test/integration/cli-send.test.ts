@@ -1,20 +1,10 @@
 // `mwi send` as an operator runs it: a real process, real SIP peers, checked by output and exit code.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { runMwi as mwi } from '../support/run-mwi.ts';
 import { startSippUas, type SippUasHandle } from '../harness/sipp.ts';
 
-const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'mwi.ts');
 
-function mwi(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 20_000 }, (err, stdout, stderr) => {
-      const code = err && typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : err ? -1 : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 const peers: SippUasHandle[] = [];
 after(async () => {

@@ -1,7 +1,6 @@
 // MwiClient and `mwi update` against a real listening API on a private redis-server: results,
 // error codes and statuses, and the CLI's output and exit codes as an operator sees them.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,18 +20,10 @@ import { RedisMailboxStore } from '../../src/store/redis-mailbox-store.ts';
 import { createStoreClient } from '../../src/store/store-client.ts';
 import { startRedis, type RedisHandle } from '../harness/redis.ts';
 import { RecordingScheduler, captureLog } from '../support/ingest-fakes.ts';
+import { runMwi as mwi } from '../support/run-mwi.ts';
 
 const TOKEN = 'client-cli-token';
-const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'mwi.ts');
 
-function mwi(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 20_000 }, (err, stdout, stderr) => {
-      const code = err && typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : err ? -1 : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 function update(n: number, version: number, extra: Partial<WireUpdate> = {}): WireUpdate {
   return { mailbox: `sip:${n}@client.test`, target: 'sip:127.0.0.1:5060', counts: { new: 1, old: 0 }, version, ...extra };

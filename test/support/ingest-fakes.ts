@@ -40,13 +40,14 @@ export class MemorySink {
 
 export interface CapturedLog {
   log: Logger;
-  text(): string;
-  records(): Array<Record<string, unknown>>;
+  text: () => string;
+  records: () => Array<Record<string, unknown>>;
 }
 
-export function captureLog(level: LogLevel = 'trace'): CapturedLog {
+/** A logger writing into memory; pino calls write() synchronously with one JSON line each. */
+export function captureLog(level: LogLevel = 'trace', time?: () => number): CapturedLog {
   const chunks: string[] = [];
-  const log = createLogger({ level, destination: { write: (s: string) => void chunks.push(s) } });
+  const log = createLogger({ level, ...(time ? { time } : {}), destination: { write: (s: string) => void chunks.push(s) } });
   return {
     log,
     text: () => chunks.join(''),

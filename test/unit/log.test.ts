@@ -5,23 +5,12 @@ import { loadConfig } from '../../config/load.ts';
 import { ErrorCodes, MwiError } from '../../src/errors.ts';
 import { REDACTED, createLogger, maskUrlCredentials } from '../../src/log.ts';
 import type { LogLevel } from '../../src/log.ts';
+import { captureLog } from '../support/ingest-fakes.ts';
 
 const SECRET = 'hunter2-Zq9!';
 
-/** A logger writing into memory; pino calls write() synchronously with one JSON line each. */
 function capture(level: LogLevel = 'info') {
-  const chunks: string[] = [];
-  const log = createLogger({ level, time: () => 1_700_000_000_000, destination: { write: (s: string) => void chunks.push(s) } });
-  return {
-    log,
-    text: () => chunks.join(''),
-    records: () =>
-      chunks
-        .join('')
-        .split('\n')
-        .filter((l) => l !== '')
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
+  return captureLog(level, () => 1_700_000_000_000);
 }
 
 describe('createLogger', () => {
