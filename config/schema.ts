@@ -7,9 +7,11 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { ParsePayload } from 'zod/v4/core';
 import pkg from '../package.json' with { type: 'json' };
+import { DEFAULT_ODBC_TABLE, isPlainTableName } from '../src/sources/asterisk-odbc-query.ts';
+import { mailboxUriTemplateProblem } from '../src/sources/mailbox-uri-template.ts';
 
 /** Dotted paths of settings that must never be logged; each may also come from `<ENV>_FILE`. */
-export const SECRET_PATHS = ['sip.auth.password', 'redis.url', 'api.producerToken'] as const;
+export const SECRET_PATHS = ['sip.auth.password', 'redis.url', 'api.producerToken', 'sweep.sql.url'] as const;
 
 function intBetween(min: number, max: number) {
   const error = `must be an integer between ${min} and ${max}`;
@@ -151,6 +153,78 @@ const deliverySchema = section({
   shutdownDeadlineMs: intBetween(100, 600_000).default(10_000).describe('On SIGTERM, how long in-flight deliveries may finish before the rest is handed back.'),
 });
 
+function mailboxUriTemplate() {
+  return singleLine('a URI template such as sip:{mailbox}@{context}.pbx.example').superRefine((s, ctx) => {
+    const problem = mailboxUriTemplateProblem(s);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  });
+}
+
+const sweepSpoolSchema = section({
+  root: singleLine('a non-empty directory path')
+    .default('/var/spool/asterisk/voicemail')
+    .describe('Asterisk voicemail spool root (<root>/<context>/<mailbox>/INBOX|Old|Urgent), read when sweep.source is "spool".'),
+  mailboxUriTemplate: mailboxUriTemplate()
+    .optional()
+    .describe('Mailbox URI of each spool mailbox, e.g. "sip:{mailbox}@{context}.pbx.example" ({mailbox} and {context} are the directory names, percent-encoded). Required when sweep.source is "spool".'),
+});
+
+const sweepSqlSchema = section({
+  url: singleLine('a postgres:// or postgresql:// URL')
+    .refine((s) => /^postgres(?:ql)?:\/\/[^\s]+$/.test(s), { error: 'must be a postgres:// or postgresql:// URL' })
+    .optional()
+    .describe('PostgreSQL holding the mailbox counts, read when sweep.source is "sql". Secret (may hold a password): prefer MWI_SWEEP__SQL__URL_FILE.'),
+  query: singleLine()
+    .optional()
+    .describe('SELECT returning one row per mailbox in a stable order (ORDER BY): columns mailbox (the URI, or the name put into sweep.sql.mailboxUriTemplate), new (including urgent), old, optionally urgent (or urgent_new), urgent_old and context; read pageSize rows at a time through a server-side cursor in a read-only transaction. Unset: the built-in query over Asterisk\'s ODBC voicemail storage (sweep.sql.odbcTable).'),
+  odbcTable: singleLine('a plain or schema-qualified SQL table name')
+    .refine(isPlainTableName, { error: 'must be a plain or schema-qualified SQL table name (letters, digits, _)' })
+    .default(DEFAULT_ODBC_TABLE)
+    .describe('Table of Asterisk\'s ODBC voicemail storage (voicemail.conf odbctable; "voicemail_messages" when created by Asterisk\'s alembic scripts), read by the built-in query.'),
+  mailboxUriTemplate: mailboxUriTemplate()
+    .optional()
+    .describe('Builds each mailbox URI from the row\'s mailbox and context columns, e.g. "sip:{mailbox}@{context}.pbx.example"; unset: the mailbox column must be the URI. Required with the built-in query.'),
+  statementTimeoutMs: intBetween(100, 3_600_000)
+    .default(30_000)
+    .describe('Longest one read of the query may take on the server (statement_timeout per cursor FETCH; the first read runs an aggregating query\'s whole plan). Exceeded: the sweep run aborts.'),
+  connectTimeoutMs: intBetween(100, 120_000).default(5_000).describe('Give up connecting to sweep.sql.url after this long: the sweep run aborts.'),
+});
+
+const sweepSchema = section({
+  enabled: bool().default(false).describe('Run the periodic reconciliation sweep (vm-presence replacement) in `mwi start`.'),
+  intervalSec: intBetween(1, 86_400)
+    .default(300)
+    .describe('Pause between the end of one sweep and the start of the next (runs never stack). sip.publishExpiresSec must be at least twice this.'),
+  deadlineSec: intBetween(1, 86_400).default(240).describe('A sweep still running after this long stops where it is (recorded as aborted: deadline); the next run starts over from the first mailbox.'),
+  pageSize: intBetween(1, 10_000).default(1_000).describe('Mailboxes read, compared and marked per step: bounds memory and the size of each Redis batch.'),
+  refreshMarginSec: intBetween(0, 86_400)
+    .default(600)
+    .describe('Re-publish a mailbox whose published state expires within this long; must be below sip.publishExpiresSec and should cover sweep.intervalSec + sweep.deadlineSec.'),
+  lockTtlMs: intBetween(1_000, 600_000)
+    .default(30_000)
+    .describe('TTL of the cross-host sweep lock; extended while the run is alive, so a crashed holder frees it within this long.'),
+  runHistory: intBetween(1, 10_000).default(100).describe('Sweep run records (and skips) kept in Redis for dashboards.'),
+  maxDueBacklog: intBetween(100, 10_000_000)
+    .default(10_000)
+    .describe('The sweep and `mwi resync --all` queue no more while more mailboxes than this are due: a big reconciliation never buries fresh updates, which queue behind every due mailbox.'),
+  probeEveryMs: intBetween(100, 600_000).default(10_000).describe('During a run, re-probe each presence server (SIP OPTIONS) this often; one failed probe stops the run from queueing for it.'),
+  source: oneOf(['store', 'spool', 'sql'] as const)
+    .default('store')
+    .describe('What the sweep reconciles: "store" re-checks the runner\'s own state; "spool" and "sql" read counts from the PBX and make them desired state.'),
+  spool: sweepSpoolSchema.prefault({}).describe('Asterisk voicemail spool source.'),
+  sql: sweepSqlSchema.prefault({}).describe('PostgreSQL source.'),
+}).superRefine((sweep, ctx) => {
+  if (sweep.source === 'sql' && sweep.sql.url === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['sql', 'url'], message: 'is required when sweep.source is "sql"' });
+  }
+  if (sweep.source === 'sql' && sweep.sql.query === undefined && sweep.sql.mailboxUriTemplate === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['sql', 'mailboxUriTemplate'], message: 'is required when sweep.source is "sql" and sweep.sql.query is unset (the built-in query returns mailbox names, not URIs)' });
+  }
+  if (sweep.source === 'spool' && sweep.spool.mailboxUriTemplate === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['spool', 'mailboxUriTemplate'], message: 'is required when sweep.source is "spool"' });
+  }
+}, whenFieldsValid('source', 'sql', 'spool'));
+
 export const configSchema = section({
   log: logSchema.prefault({}).describe('Logging.'),
   sip: sipSchema.prefault({}).describe('SIP stack: sockets, timers, identity and credentials.'),
@@ -158,7 +232,18 @@ export const configSchema = section({
   redis: redisSchema.prefault({}).describe('Redis: the desired state of every mailbox and the delivery queue.'),
   api: apiSchema.prefault({}).describe('HTTP ingestion API.'),
   delivery: deliverySchema.prefault({}).describe('Delivery workers.'),
-});
+  sweep: sweepSchema.prefault({}).describe('Periodic reconciliation sweep: one run at a time across all hosts, paced through the delivery queue.'),
+}).superRefine((config, ctx) => {
+  // Only when the sweep is on: the sweep is what refreshes publications before they lapse.
+  if (!config.sweep.enabled) return;
+  const expiresSec = config.sip.publishExpiresSec;
+  if (expiresSec < 2 * config.sweep.intervalSec) {
+    ctx.addIssue({ code: 'custom', path: ['sweep', 'intervalSec'], message: `must be at most half of sip.publishExpiresSec (${expiresSec})` });
+  }
+  if (config.sweep.refreshMarginSec >= expiresSec) {
+    ctx.addIssue({ code: 'custom', path: ['sweep', 'refreshMarginSec'], message: `must be less than sip.publishExpiresSec (${expiresSec})` });
+  }
+}, whenFieldsValid('sip', 'sweep'));
 
 export type Config = z.infer<typeof configSchema>;
 

@@ -55,6 +55,8 @@ export const ErrorCodes = {
   REDIS_URL_REQUIRED: 'MWI_REDIS_URL_REQUIRED',
   /** The delivery queue of this process is closed (shutting down): nothing more is scheduled from it. */
   QUEUE_CLOSED: 'MWI_QUEUE_CLOSED',
+  /** A sweep source failed (spool directory unreadable, database down): the run aborts and marks nothing. */
+  SOURCE_UNAVAILABLE: 'MWI_SOURCE_UNAVAILABLE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -21,6 +21,7 @@ import { startDelivery } from '../src/queue/delivery-runtime.ts';
 import { storeKeys } from '../src/store/keys.ts';
 import { RedisPublicationStore } from '../src/store/redis-publication-store.ts';
 import { createStoreClient } from '../src/store/store-client.ts';
+import { startSweep, type SweepRuntime } from '../src/sweep/sweep-runtime.ts';
 
 const EXIT = { OK: 0, CONFIG: 2, UNAVAILABLE: 69, INTERNAL: 70 } as const;
 const NAME = 'mwi-delivery-worker';
@@ -81,8 +82,23 @@ async function main(): Promise<number> {
     }
     throw err;
   }
+  let sweep: SweepRuntime | undefined;
+  if (config.sweep.enabled) {
+    try {
+      sweep = await startSweep({ config, log, clock, redisUrl, store: runtime.store, scheduler: runtime.scheduler, prober: built.sender });
+    } catch (err) {
+      await runtime.close(config.delivery.shutdownDeadlineMs);
+      await built.sender.close();
+      publicationsRedis.disconnect();
+      if (isMwiError(err, ErrorCodes.REDIS_UNAVAILABLE)) {
+        log.fatal({ err, redis: maskUrlCredentials(redisUrl) }, 'cannot reach Redis');
+        return EXIT.UNAVAILABLE;
+      }
+      throw err;
+    }
+  }
   const d = config.delivery;
-  log.info({ redis: maskUrlCredentials(redisUrl), concurrency: d.concurrency, batchSize: d.batchSize, leaseMs: d.leaseMs }, 'delivery worker started');
+  log.info({ redis: maskUrlCredentials(redisUrl), concurrency: d.concurrency, batchSize: d.batchSize, leaseMs: d.leaseMs, sweep: sweep !== undefined }, 'delivery worker started');
 
   const signal = await waitForSignal();
   const deadlineMs = d.shutdownDeadlineMs;
@@ -99,6 +115,7 @@ async function main(): Promise<number> {
   }, deadlineMs + CLOSE_GRACE_MS);
   overrun.unref();
 
+  await sweep?.close(deadlineMs);
   await runtime.close(deadlineMs);
   await built.sender.close();
   await publicationsRedis.quit().catch(() => publicationsRedis.disconnect());

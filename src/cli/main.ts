@@ -6,8 +6,10 @@ import { Command, CommanderError } from 'commander';
 import pkg from '../../package.json' with { type: 'json' };
 import { isMwiError } from '../errors.ts';
 import { EXIT, collectSet } from './common.ts';
+import { registerResync } from './resync.ts';
 import { registerSend } from './send.ts';
 import { registerStart } from './start.ts';
+import { registerSweep } from './sweep.ts';
 import { registerUpdate } from './update.ts';
 
 export function buildProgram(): Command {
@@ -21,6 +23,8 @@ export function buildProgram(): Command {
   registerSend(program);
   registerStart(program);
   registerUpdate(program);
+  registerSweep(program);
+  registerResync(program);
   return program;
 }
 

@@ -19,6 +19,7 @@ import { storeKeys } from '../store/keys.ts';
 import type { RedisMailboxStore } from '../store/redis-mailbox-store.ts';
 import { RedisPublicationStore } from '../store/redis-publication-store.ts';
 import { createStoreClient } from '../store/store-client.ts';
+import { startSweep, type SweepRuntime } from '../sweep/sweep-runtime.ts';
 import { startEmbeddedRedis } from './embedded-redis.ts';
 import { ShutdownStack } from './shutdown-stack.ts';
 
@@ -38,6 +39,8 @@ export interface Runner {
   /** The private redis-server's data dir; undefined when redis.url is used. */
   readonly redisDataDir: string | undefined;
   readonly store: RedisMailboxStore;
+  /** The sweep (sweep.enabled, in a process with workers: it probes presence servers with their SIP sender). */
+  readonly sweep: SweepRuntime | undefined;
   /** Resolves with a reason if the private redis-server dies under the runner; never resolves otherwise. */
   readonly failed: Promise<string>;
   /** Resolves true when everything closed in time and without error. */
@@ -90,6 +93,14 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
       maxBatchUpdates: config.api.maxBatchUpdates,
       defaultPublishTarget: config.targets.defaultPublishTarget,
     });
+    let sweep: SweepRuntime | undefined;
+    if (config.sweep.enabled && opts.workers) {
+      const started = await startSweep({ config, log, clock, redisUrl, store: delivery.store, scheduler: delivery.scheduler, prober: sender });
+      stack.push({ name: 'sweep', close: (ms) => started.close(ms) });
+      sweep = started;
+    } else if (config.sweep.enabled) {
+      log.info('sweep.enabled: the sweep runs in the delivery worker processes (it probes presence servers with their SIP sender)');
+    }
     const api = await startApi({ config, log, ingest, store: delivery.store });
     stack.push({ name: 'api', close: () => api.close() });
     return {
@@ -97,6 +108,7 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
       redis: maskUrlCredentials(redisUrl),
       redisDataDir,
       store: delivery.store,
+      sweep,
       failed,
       close: (deadlineMs) => stack.close(deadlineMs),
     };

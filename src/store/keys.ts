@@ -2,7 +2,8 @@
  * Every Redis key the store uses, built in one place. All keys start with one braced hash tag
  * (default `{mwi}`), so on Redis Cluster they share a slot and one Lua script may touch a whole
  * batch of mailboxes plus the dirty set. The price: the whole store lives on one shard.
- * A BullMQ queue under the same prefix must not be named `mailbox`, `dirty` or `publication`.
+ * A BullMQ queue under the same prefix must not be named `mailbox`, `mailboxes`, `dirty`,
+ * `publication` or start with `sweep-` (BullMQ's own keys are `<prefix>:<queue>:...`).
  */
 import { ErrorCodes, MwiError } from '../errors.ts';
 
@@ -16,6 +17,18 @@ export interface StoreKeys {
   dirty(): string;
   /** String (JSON etag + expiresAt) with a TTL; `publicationKey` is the PublicationStore key (target + AOR). */
   publication(publicationKey: string): string;
+  /** Sorted set, every score 0: every mailbox with a desired state, in lexical order (apply-updates adds to it). The sweep pages through it. */
+  mailboxIndex(): string;
+  /** String: set once the index holds every mailbox written before it existed (see backfillMailboxIndex). */
+  mailboxIndexReady(): string;
+  /** The sweep's redlock resource: one sweep at a time across all hosts. */
+  sweepLock(): string;
+  /** String (JSON SweepHolder) beside the lock, with the lock's TTL: who runs the sweep now. */
+  sweepHolder(): string;
+  /** List (JSON run records, newest first, trimmed to sweep.runHistory). */
+  sweepRuns(): string;
+  /** Hash: lastEndedAt of the latest sweep run (what the schedule's pause is measured from). */
+  sweepState(): string;
 }
 
 /** The Redis Cluster hash tag of a key: between the first `{` and the next `}`, if non-empty. */
@@ -35,6 +48,12 @@ export function storeKeys(prefix: string = DEFAULT_KEY_PREFIX): StoreKeys {
     mailbox: (mailbox) => `${prefix}:mailbox:${mailbox}`,
     dirty: () => `${prefix}:dirty`,
     publication: (publicationKey) => `${prefix}:publication:${publicationKey}`,
+    mailboxIndex: () => `${prefix}:mailboxes`,
+    mailboxIndexReady: () => `${prefix}:mailboxes-ready`,
+    sweepLock: () => `${prefix}:sweep-lock`,
+    sweepHolder: () => `${prefix}:sweep-holder`,
+    sweepRuns: () => `${prefix}:sweep-runs`,
+    sweepState: () => `${prefix}:sweep-state`,
   };
 }
 

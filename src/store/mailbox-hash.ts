@@ -4,9 +4,9 @@
  * written by TypeScript and never re-formatted in Lua (Lua 5.1's tostring keeps only 14 significant digits).
  */
 import type { DeliveryRoute } from '../delivery/sender.ts';
-import type { Outcome } from '../delivery/outcome.ts';
+import type { Outcome, OutcomeKind } from '../delivery/outcome.ts';
 import type { MessageSummary } from '../mwi/message-summary.ts';
-import type { LastOutcome, MailboxRecord } from './mailbox-state.ts';
+import type { LastOutcome, MailboxRecord, MailboxScreen, MailboxView } from './mailbox-state.ts';
 
 export const MAILBOX_FIELDS = {
   desiredVersion: 'dv',
@@ -82,4 +82,68 @@ export function decodeMailboxHash(mailbox: string, h: Record<string, string>): M
   const attempts = num(h[F.attempts]);
   if (attempts !== undefined && attempts > 0) record.attempts = attempts;
   return record;
+}
+
+type Field = string | null | undefined;
+
+function int(v: string | number | null | undefined): number | undefined {
+  if (v === null || v === undefined) return undefined;
+  const n = typeof v === 'number' ? v : Number(v);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** A screen from the sweep-page script's reply (nil -> absent). */
+export function screenOf(mailbox: string, dv: string | number | null | undefined, xv: string | number | null | undefined, exp: string | number | null | undefined, due: string | number | null | undefined): MailboxScreen {
+  const screen: { -readonly [K in keyof MailboxScreen]: MailboxScreen[K] } = { mailbox };
+  const desiredVersion = int(dv);
+  if (desiredVersion !== undefined) screen.desiredVersion = desiredVersion;
+  const deliveredVersion = int(xv);
+  if (deliveredVersion !== undefined) screen.deliveredVersion = deliveredVersion;
+  const expiresAt = int(exp);
+  if (expiresAt !== undefined) screen.expiresAt = expiresAt;
+  const dueAt = int(due);
+  if (dueAt !== undefined) screen.dueAt = dueAt;
+  return screen;
+}
+
+/**
+ * A MailboxView over the raw fields the sweep scripts return (dv, ds, xv, exp, lo, due at). The
+ * JSON fields are parsed on first access only: a sweep over a million clean mailboxes parses none.
+ */
+export class RawMailboxView implements MailboxView {
+  readonly mailbox: string;
+  readonly desiredVersion: number | undefined;
+  readonly deliveredVersion: number | undefined;
+  readonly expiresAt: number | undefined;
+  readonly dueAt: number | undefined;
+  #ds: Field;
+  #lo: Field;
+  #desired: DesiredState | undefined;
+  #lastOutcomeKind: OutcomeKind | undefined;
+
+  constructor(mailbox: string, dv: Field, ds: Field, xv: Field, exp: Field, lo: Field, due: Field) {
+    this.mailbox = mailbox;
+    this.desiredVersion = ds == null ? undefined : num(dv ?? undefined);
+    this.deliveredVersion = num(xv ?? undefined);
+    this.expiresAt = num(exp ?? undefined);
+    this.dueAt = num(due ?? undefined);
+    this.#ds = ds;
+    this.#lo = lo;
+  }
+
+  get desired(): DesiredState | undefined {
+    if (this.#desired === undefined && this.#ds != null && this.desiredVersion !== undefined) {
+      this.#desired = JSON.parse(this.#ds) as DesiredState;
+      this.#ds = undefined;
+    }
+    return this.#desired;
+  }
+
+  get lastOutcomeKind(): OutcomeKind | undefined {
+    if (this.#lastOutcomeKind === undefined && this.#lo != null) {
+      this.#lastOutcomeKind = (JSON.parse(this.#lo) as LastOutcome).kind;
+      this.#lo = undefined;
+    }
+    return this.#lastOutcomeKind;
+  }
 }

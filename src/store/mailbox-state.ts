@@ -60,3 +60,53 @@ export type ParkResult =
   | 'still-dirty'
   /** No desired state is stored for this mailbox: its dirty entry was dropped, nothing written. */
   | 'unknown-mailbox';
+
+/** The numbers the sweep screens a mailbox by: versions, publication expiry, dirty mark. */
+export interface MailboxScreen {
+  readonly mailbox: string;
+  readonly desiredVersion?: number;
+  readonly deliveredVersion?: number;
+  /** Expiry of the last PUBLISH (ms since epoch); absent after a NOTIFY or before any PUBLISH. */
+  readonly expiresAt?: number;
+  /** Due time in the dirty set (ms since epoch); absent when the mailbox is not dirty. */
+  readonly dueAt?: number;
+}
+
+export interface ScreenCriteria {
+  now: number;
+  refreshMarginMs: number;
+  /** sweep: may need a delivery; force: every mailbox not dirty (resync); all: every mailbox with a desired state. */
+  mode: 'sweep' | 'force' | 'all';
+}
+
+/** One page of the mailbox index, screened in Redis. */
+export interface ScreenedPage {
+  /** Index entries read (the page size unless this was the last page). */
+  read: number;
+  /** The last entry read: the cursor of the next page. */
+  last?: string;
+  /** Mailboxes with a desired state on the page. */
+  scanned: number;
+  /** Of those, already dirty (due, leased, waiting for a retry). */
+  dirty: number;
+  /** The ones the criteria select, with their numbers (never dirty, except in mode "all"). */
+  candidates: MailboxScreen[];
+}
+
+/**
+ * What the sweep plans from: the screen plus the desired state and the last outcome, decoded on
+ * first use (a mailbox that turns out to need nothing never has its JSON parsed).
+ */
+export interface MailboxView extends MailboxScreen {
+  readonly desired?: { summary: MessageSummary; route: DeliveryRoute };
+  /** Kind of the last attempt's outcome ('permanent' while parked). */
+  readonly lastOutcomeKind?: OutcomeKind;
+}
+
+export type MarkResult =
+  /** Now dirty, due at the given time. */
+  | 'marked'
+  /** Already dirty: its due time (lease, retry) is kept. */
+  | 'already-dirty'
+  /** No desired state stored: nothing to send. */
+  | 'no-desired-state';

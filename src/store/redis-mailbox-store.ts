@@ -19,8 +19,10 @@ import { PARK_LUA } from './lua/park.ts';
 import { RECORD_ATTEMPT_LUA } from './lua/record-attempt.ts';
 import { RECORD_DELIVERED_LUA } from './lua/record-delivered.ts';
 import { TAKE_DIRTY_LUA } from './lua/take-dirty.ts';
-import { decodeMailboxHash, encodeDesiredState, encodeLastOutcome } from './mailbox-hash.ts';
-import type { ApplyResult, AttemptResult, DeliveredResult, MailboxRecord, MailboxUpdate, ParkResult } from './mailbox-state.ts';
+import { MARK_DIRTY_LUA } from './lua/mark-dirty.ts';
+import { SWEEP_PAGE_LUA, SWEEP_VIEWS_LUA } from './lua/sweep-page.ts';
+import { RawMailboxView, decodeMailboxHash, encodeDesiredState, encodeLastOutcome, screenOf } from './mailbox-hash.ts';
+import type { ApplyResult, AttemptResult, DeliveredResult, MailboxRecord, MailboxScreen, MailboxUpdate, MailboxView, MarkResult, ParkResult, ScreenCriteria, ScreenedPage } from './mailbox-state.ts';
 import { withRedis } from './redis-unavailable.ts';
 import { assertMailbox, assertSummary, assertValidUpdate, assertVersion } from './validate-update.ts';
 
@@ -39,7 +41,18 @@ const SCRIPTS = {
   recordDelivered: { name: 'mwiRecordDelivered', lua: RECORD_DELIVERED_LUA, numberOfKeys: 2 },
   recordAttempt: { name: 'mwiRecordAttempt', lua: RECORD_ATTEMPT_LUA, numberOfKeys: 2 },
   park: { name: 'mwiPark', lua: PARK_LUA, numberOfKeys: 2 },
+  sweepPage: { name: 'mwiSweepPage', lua: SWEEP_PAGE_LUA, numberOfKeys: 2 },
+  sweepViews: { name: 'mwiSweepViews', lua: SWEEP_VIEWS_LUA },
+  markDirty: { name: 'mwiMarkDirty', lua: MARK_DIRTY_LUA },
 } as const;
+
+/** SCAN COUNT hint of the index backfill. */
+const BACKFILL_SCAN_COUNT = 1_000;
+
+/** A glob pattern matching `text` literally (SCAN MATCH treats * ? [ ] \\ as special). */
+function globLiteral(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
 
 type ScriptCall = (...args: string[]) => Promise<unknown>;
 
@@ -87,7 +100,7 @@ export class RedisMailboxStore {
     updates.forEach(assertValidUpdate);
     if (updates.length === 0) return [];
 
-    const keys = [this.#keys.dirty()];
+    const keys = [this.#keys.dirty(), this.#keys.mailboxIndex()];
     const args = [String(this.#clock.now())];
     for (const u of updates) {
       keys.push(this.#keys.mailbox(u.mailbox));
@@ -95,6 +108,84 @@ export class RedisMailboxStore {
     }
     const reply = (await this.#run('applyUpdates', [String(keys.length), ...keys, ...args])) as number[];
     return reply.map((r) => (r === 1 ? 'applied' : 'stale'));
+  }
+
+  /**
+   * Reads the next page of the mailbox index (lexical order) after `after` ('' for the first
+   * page) and screens it in Redis (lua/sweep-page.ts): counts every mailbox, returns only those
+   * that may need a delivery. `page.last` is the cursor of the next call; fewer than `limit`
+   * entries read: that was the last page. One round trip per page.
+   */
+  async screenMailboxes(after: string, limit: number, screen: ScreenCriteria): Promise<ScreenedPage> {
+    assertPositiveInteger(limit, 'limit');
+    assertTime(screen.now, 'now');
+    const args = [this.#keys.mailboxIndex(), this.#keys.dirty(), after, String(limit), this.#keys.mailbox(''), String(screen.now), String(Math.max(0, screen.refreshMarginMs)), screen.mode];
+    const reply = (await this.#run('sweepPage', args)) as Array<string | number | null>;
+    const candidates: MailboxScreen[] = [];
+    for (let i = 4; i + 3 < reply.length; i += 4) candidates.push(screenOf(String(reply[i]), reply[i + 1], reply[i + 2], reply[i + 3], null));
+    const last = reply[1];
+    return {
+      read: Number(reply[0]),
+      ...(typeof last === 'string' ? { last } : {}),
+      scanned: Number(reply[2]),
+      dirty: Number(reply[3]),
+      candidates,
+    };
+  }
+
+  /** Views of the named mailboxes, in input order (one round trip; unknown mailboxes have no desiredVersion). */
+  async viewMailboxes(mailboxes: readonly string[]): Promise<MailboxView[]> {
+    mailboxes.forEach((m) => assertMailbox(m));
+    if (mailboxes.length === 0) return [];
+    const keys = [this.#keys.dirty(), ...mailboxes.map((m) => this.#keys.mailbox(m))];
+    const reply = (await this.#run('sweepViews', [String(keys.length), ...keys, ...mailboxes])) as Array<string | null>;
+    return mailboxes.map((m, i) => new RawMailboxView(m, reply[6 * i], reply[6 * i + 1], reply[6 * i + 2], reply[6 * i + 3], reply[6 * i + 4], reply[6 * i + 5]));
+  }
+
+  /**
+   * Marks mailboxes due (at `dueAt`, default now) so their stored desired state is delivered
+   * again; one already dirty keeps its due time, so no mailbox gets two deliveries at once.
+   * Results follow input order. Callers wake the delivery scheduler for the marked ones.
+   */
+  async markDirty(mailboxes: readonly string[], dueAt: number = this.#clock.now()): Promise<MarkResult[]> {
+    if (mailboxes.length > this.#maxBatchUpdates) throw new RangeError(`batch of ${mailboxes.length} mailboxes exceeds maxBatchUpdates ${this.#maxBatchUpdates}`);
+    mailboxes.forEach((m) => assertMailbox(m));
+    assertTime(dueAt, 'dueAt');
+    if (mailboxes.length === 0) return [];
+    const keys = [this.#keys.dirty(), ...mailboxes.map((m) => this.#keys.mailbox(m))];
+    const reply = (await this.#run('markDirty', [String(keys.length), ...keys, String(dueAt), ...mailboxes])) as number[];
+    return reply.map((r) => (r === 1 ? 'marked' : r === 0 ? 'already-dirty' : 'no-desired-state'));
+  }
+
+  /** Mailboxes in the index (every mailbox that ever had a desired state). */
+  indexedCount(): Promise<number> {
+    return withRedis('indexedCount', () => this.#redis.zcard(this.#keys.mailboxIndex()));
+  }
+
+  /**
+   * Adds mailboxes written before the index existed (data of an older version) to the index,
+   * once: SCAN over the mailbox hashes in steps of about 1000 keys, then a marker so later calls
+   * return at once. Idempotent and safe to interrupt (ZADD NX; the marker is set last).
+   * Returns the number of mailboxes added.
+   */
+  async backfillMailboxIndex(signal?: AbortSignal): Promise<number> {
+    const ready = this.#keys.mailboxIndexReady();
+    if ((await withRedis('backfill check', () => this.#redis.exists(ready))) === 1) return 0;
+    const hashPrefix = this.#keys.mailbox('');
+    const match = `${globLiteral(hashPrefix)}*`;
+    let cursor = '0';
+    let added = 0;
+    do {
+      if (signal?.aborted) return added;
+      const [next, keys] = await withRedis('backfill scan', () => this.#redis.scan(cursor, 'MATCH', match, 'COUNT', BACKFILL_SCAN_COUNT));
+      cursor = next;
+      if (keys.length > 0) {
+        const members = keys.flatMap((k) => [0, k.slice(hashPrefix.length)] as const);
+        added += await withRedis('backfill index', () => this.#redis.zadd(this.#keys.mailboxIndex(), 'NX', ...members));
+      }
+    } while (cursor !== '0');
+    await withRedis('backfill done', () => this.#redis.set(ready, String(this.#clock.now())));
+    return added;
   }
 
   async get(mailbox: string): Promise<MailboxRecord | undefined> {
