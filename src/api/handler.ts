@@ -13,6 +13,8 @@ export interface ApiRequest {
 export interface ApiResponse {
   status: number;
   body: unknown;
+  /** Default: none (an object body is sent as JSON). */
+  headers?: Record<string, string>;
 }
 
 export type Handler = (req: ApiRequest) => Promise<ApiResponse> | ApiResponse;

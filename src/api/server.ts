@@ -13,17 +13,21 @@ import type { Config } from '../../config/schema.ts';
 import { ErrorCodes } from '../errors.ts';
 import type { IngestService } from '../ingest/ingest-service.ts';
 import type { Logger } from '../log.ts';
+import { createMetrics } from '../metrics/registry.ts';
 import type { RedisMailboxStore } from '../store/redis-mailbox-store.ts';
 import { bearerTokenCheck } from './auth.ts';
 import { apiError, errorReply, type ErrorReply } from './errors.ts';
 import type { ApiRequest, RouteSpec } from './handler.ts';
 import { routeTable } from './route-table.ts';
+import type { MetricsSource } from './routes/get-metrics.ts';
 
 export interface ApiDeps {
   config: Config;
   log: Logger;
   ingest: IngestService;
   store: RedisMailboxStore;
+  /** The process's registry (createMetrics); default: one of its own, metrics at zero. */
+  metrics?: MetricsSource;
 }
 
 export interface ApiHandle {
@@ -78,7 +82,7 @@ function toApiRequest(req: FastifyRequest): ApiRequest {
 export function buildApi(deps: ApiDeps): FastifyInstance {
   const { config, log } = deps;
   const tokenMatches = bearerTokenCheck(config.api.producerToken);
-  if (config.api.producerToken === undefined) log.warn('api.producerToken is not set: every POST /v1/mwi and GET /v1/mailboxes answers 401');
+  if (config.api.producerToken === undefined) log.warn('api.producerToken is not set: every POST /v1/mwi, GET /v1/mailboxes and GET /metrics answers 401');
 
   const app = Fastify({
     logger: false,
@@ -107,7 +111,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   const requireToken = (req: FastifyRequest): Promise<void> =>
     tokenMatches(req.headers.authorization) ? Promise.resolve() : Promise.reject(apiError(ErrorCodes.HTTP_UNAUTHORIZED, 'missing or invalid bearer token'));
 
-  for (const route of routeTable(deps)) {
+  for (const route of routeTable({ ...deps, metrics: deps.metrics ?? createMetrics().registry })) {
     const spec: RouteSpec = route;
     app.route({
       method: spec.method,
@@ -116,7 +120,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       ...(spec.auth ? { onRequest: requireToken } : {}),
       handler: async (req, reply) => {
         const res = await spec.handler(toApiRequest(req));
-        return reply.code(res.status).send(res.body);
+        return reply.code(res.status).headers(res.headers ?? {}).send(res.body);
       },
     });
   }
@@ -124,7 +128,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 }
 
 /** Listens on api.host:api.port (port 0: a free one) and resolves with the URL. */
-export async function startApi(deps: { config: Config; log: Logger; ingest: IngestService; store: RedisMailboxStore }): Promise<{ url: string; close(): Promise<void> }> {
+export async function startApi(deps: ApiDeps): Promise<{ url: string; close(): Promise<void> }> {
   const app = buildApi(deps);
   await app.listen({ host: deps.config.api.host, port: deps.config.api.port });
   const address = app.server.address() as AddressInfo;

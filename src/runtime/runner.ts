@@ -1,7 +1,8 @@
 /**
  * The runner in one process, as `mwi start` runs it: Redis (redis.url, or a private
  * redis-server) -> SIP sender (ETags in Redis, shared with any other worker) -> delivery (store,
- * queue, workers) -> ingestion -> HTTP API. close() stops them in reverse order within a
+ * queue, workers) -> ingestion -> HTTP API, with one metrics registry for the process (the sweep
+ * counts into it, GET /metrics serves it). close() stops them in reverse order within a
  * deadline: the API stops taking updates, deliveries in flight finish, Redis goes last.
  * Signals and exit codes belong to the command (src/cli/start.ts).
  */
@@ -14,6 +15,8 @@ import { createSipSender } from '../delivery/create-sip-sender.ts';
 import type { MwiSender } from '../delivery/sender.ts';
 import { IngestService } from '../ingest/ingest-service.ts';
 import { maskUrlCredentials, type Logger } from '../log.ts';
+import { createMetrics } from '../metrics/registry.ts';
+import { recordSweepRunEnd } from '../metrics/sweep-metrics.ts';
 import { startDelivery } from '../queue/delivery-runtime.ts';
 import { storeKeys } from '../store/keys.ts';
 import type { RedisMailboxStore } from '../store/redis-mailbox-store.ts';
@@ -60,6 +63,7 @@ const apiOnlySender: MwiSender = {
 export async function startRunner(opts: RunnerOptions): Promise<Runner> {
   const { config, log, clock } = opts;
   const stack = new ShutdownStack(log);
+  const metrics = createMetrics({ collectDefaults: true });
   try {
     let redisUrl = config.redis.url;
     let redisDataDir: string | undefined;
@@ -95,13 +99,22 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
     });
     let sweep: SweepRuntime | undefined;
     if (config.sweep.enabled && opts.workers) {
-      const started = await startSweep({ config, log, clock, redisUrl, store: delivery.store, scheduler: delivery.scheduler, prober: sender });
+      const started = await startSweep({
+        config,
+        log,
+        clock,
+        redisUrl,
+        store: delivery.store,
+        scheduler: delivery.scheduler,
+        prober: sender,
+        onRunEnd: (end) => recordSweepRunEnd(metrics.sweep, end),
+      });
       stack.push({ name: 'sweep', close: (ms) => started.close(ms) });
       sweep = started;
     } else if (config.sweep.enabled) {
       log.info('sweep.enabled: the sweep runs in the delivery worker processes (it probes presence servers with their SIP sender)');
     }
-    const api = await startApi({ config, log, ingest, store: delivery.store });
+    const api = await startApi({ config, log, ingest, store: delivery.store, metrics: metrics.registry });
     stack.push({ name: 'api', close: () => api.close() });
     return {
       apiUrl: api.url,

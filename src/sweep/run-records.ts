@@ -83,6 +83,18 @@ export interface SweepRunRecord {
   planned?: PlannedDelivery[];
 }
 
+/** A run that threw before it could leave a record (Redis down while checking the pause or taking the lock). */
+export interface SweepRunFailure {
+  outcome: 'failed';
+  mode: SweepMode;
+  dryRun: boolean;
+  startedAt: number;
+  endedAt: number;
+}
+
+/** How a run ended, as told to SweepDeps.onRunEnd (metrics). */
+export type SweepRunEnd = SweepRunRecord | SweepRunFailure;
+
 export function emptyCounts(): SweepCounts {
   return { pages: 0, scanned: 0, changed: 0, expiring: 0, enqueued: 0, skipped: 0, skippedBy: { pending: 0, parked: 0, 'target-down': 0, 'no-target': 0 }, stale: 0 };
 }

@@ -24,7 +24,7 @@ import type { MailboxSource, SourceMailbox } from '../sources/mailbox-source.ts'
 import { isScreenedSource } from '../sources/store-source.ts';
 import type { ApplyResult, MailboxUpdate, MailboxView, MarkResult, ScreenCriteria, ScreenedPage } from '../store/mailbox-state.ts';
 import { decide, needOf, needOfSourced, probedTarget, type Need, type PlanSettings } from './plan.ts';
-import { emptyCounts, type PlannedDelivery, type SweepAbortReason, type SweepCounts, type SweepMode, type SweepRunLog, type SweepRunRecord, type SweepTrigger } from './run-records.ts';
+import { emptyCounts, type PlannedDelivery, type SweepAbortReason, type SweepCounts, type SweepMode, type SweepRunEnd, type SweepRunLog, type SweepRunRecord, type SweepTrigger } from './run-records.ts';
 import type { SweepLock } from './sweep-lock.ts';
 import { TargetHealth, type Prober } from './target-health.ts';
 
@@ -66,6 +66,8 @@ export interface SweepDeps {
   clock: Clock;
   log: Logger;
   identity: { host: string; pid: number };
+  /** Told once per run that ends (completed, aborted, skipped) or throws (failed); not for a run that was not due. Must not throw. */
+  onRunEnd?: (end: SweepRunEnd) => void;
 }
 
 export interface SweepProgress extends SweepCounts {
@@ -148,6 +150,27 @@ function pause(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
 }
 
 export async function runSweep(deps: SweepDeps, settings: SweepSettings, opts: SweepOptions): Promise<SweepResult> {
+  const startedAt = deps.clock.now();
+  let result: SweepResult;
+  try {
+    result = await sweepOnce(deps, settings, opts);
+  } catch (err) {
+    tellRunEnd(deps, { outcome: 'failed', mode: opts.mode ?? 'sweep', dryRun: opts.dryRun === true, startedAt, endedAt: deps.clock.now() });
+    throw err;
+  }
+  if (result.outcome !== 'not-due') tellRunEnd(deps, result);
+  return result;
+}
+
+function tellRunEnd(deps: SweepDeps, end: SweepRunEnd): void {
+  try {
+    deps.onRunEnd?.(end);
+  } catch (err) {
+    deps.log.warn({ err }, 'sweep onRunEnd failed');
+  }
+}
+
+async function sweepOnce(deps: SweepDeps, settings: SweepSettings, opts: SweepOptions): Promise<SweepResult> {
   const { clock, runLog, source } = deps;
   const mode = opts.mode ?? 'sweep';
   const dryRun = opts.dryRun === true;

@@ -22,7 +22,7 @@ import { storeKeys } from '../store/keys.ts';
 import { withRedis } from '../store/redis-unavailable.ts';
 import { createStoreClient } from '../store/store-client.ts';
 import { createSweepSource } from './create-source.ts';
-import { RedisSweepRunLog, type SweepMode, type SweepRunRecord } from './run-records.ts';
+import { RedisSweepRunLog, type SweepMode, type SweepRunEnd, type SweepRunRecord } from './run-records.ts';
 import { RedlockSweepLock, processIdentity } from './sweep-lock.ts';
 import { SWEEP_JOB, SWEEP_JOB_OPTIONS, SWEEP_QUEUE, SWEEP_SCHEDULER_ID, sweepTickMs } from './sweep-queue.ts';
 import { runSweep, type SweepDeps, type SweepProgress, type SweepResult, type SweepSettings, type SweepStore } from './sweep-run.ts';
@@ -51,6 +51,8 @@ export interface SweepRuntimeDeps {
   schedule?: boolean;
   /** Default: this host and pid. */
   identity?: { host: string; pid: number };
+  /** Told how each run of this process ended (the metrics: src/metrics/sweep-metrics.ts). */
+  onRunEnd?: (end: SweepRunEnd) => void;
 }
 
 export interface RunNowOptions {
@@ -148,6 +150,7 @@ export async function startSweep(deps: SweepRuntimeDeps): Promise<SweepRuntime> 
       clock,
       log,
       identity: deps.identity ?? processIdentity(),
+      onRunEnd: deps.onRunEnd,
     };
 
     const run = (opts: Parameters<typeof runSweep>[2], mode: SweepMode = 'sweep'): Promise<SweepResult> => {

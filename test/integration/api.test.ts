@@ -219,15 +219,32 @@ describe('HTTP API', { timeout: 60_000 }, () => {
       assert.deepEqual(health.json(), { status: 'ok' });
     });
 
-    it('without a configured token every POST and GET /v1 answers 401, whatever the client sends', async () => {
+    it('without a configured token every POST, GET /v1 and GET /metrics answers 401, whatever the client sends', async () => {
       const api = apiUnderTest(client, { api: { maxBatchUpdates: 5 } });
       for (const authorization of [undefined, 'Bearer ', 'Bearer undefined', `Bearer ${TOKEN}`]) {
         const headers: Record<string, string> = { 'content-type': 'application/json', ...(authorization === undefined ? {} : { authorization }) };
         assertError(await post(api, update(1, 1), { headers }), 401, 'MWI_HTTP_UNAUTHORIZED');
         assertError(await api.app.inject({ method: 'GET', url: '/v1/mailboxes/sip%3A1%40pbx.test', headers }), 401, 'MWI_HTTP_UNAUTHORIZED');
+        assertError(await api.app.inject({ method: 'GET', url: '/metrics', headers }), 401, 'MWI_HTTP_UNAUTHORIZED');
       }
       assert.equal(await api.keyCount(), 0);
       assert.ok(api.logs.records().some((r) => r.level === 'warn' && String(r.msg).includes('producerToken')));
+    });
+
+    it('GET /metrics needs the bearer token too (until issue 6 adds a viewer role); with it, Prometheus text without the token', async () => {
+      const api = withApi();
+      for (const authorization of [undefined, `Bearer ${TOKEN}x`, `Basic ${TOKEN}`]) {
+        const res = await api.app.inject({ method: 'GET', url: '/metrics', headers: authorization === undefined ? {} : { authorization } });
+        assertError(res, 401, 'MWI_HTTP_UNAUTHORIZED');
+        assert.ok(!res.body.includes('mwi_sweep'), 'no metrics without the token');
+      }
+      const res = await api.app.inject({ method: 'GET', url: '/metrics', headers: AUTH });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+      assert.match(res.body, /^# TYPE mwi_sweep_runs_total counter$/m);
+      assert.match(res.body, /^mwi_sweep_runs_total\{outcome="completed",mode="sweep"\} 0$/m);
+      for (const name of ['mwi_sweep_duration_seconds', 'mwi_sweep_mailboxes_total', 'mwi_sweep_aborted_total', 'mwi_sweep_last_run_end_timestamp_seconds']) assert.ok(res.body.includes(`# TYPE ${name} `), name);
+      assert.ok(!res.body.includes(TOKEN) && !api.logs.text().includes(TOKEN), 'the token is in neither the output nor the logs');
     });
 
     it('an unauthenticated request is refused before its body is read (401, not 413 or 400)', async () => {

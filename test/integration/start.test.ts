@@ -128,6 +128,14 @@ describe('mwi start --demo', () => {
       assert.equal(state.lastOutcome?.status, 200);
     }
 
+    // One registry for the process, with prom-client's process metrics, behind the token.
+    const metrics = await fetch(`${apiUrl}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(metrics.status, 200);
+    const metricsText = await metrics.text();
+    assert.match(metricsText, /^mwi_sweep_runs_total\{/m);
+    assert.match(metricsText, /^process_cpu_user_seconds_total /m);
+    assert.equal((await fetch(`${apiUrl}/metrics`)).status, 401);
+
     // The status line reports what the simulator holds.
     const status = await until('a demo status line', 10_000, async () =>
       logLines(await proc.logText()).find((l) => /^demo: \d+ updates -> \d+ PUBLISH(?: \(\d+ answered 503\))? -> simulator holds [1-9]\d* mailboxes \(\d+ pending\)/.test(l.msg ?? '')),

@@ -1,6 +1,7 @@
 /** In-memory stand-ins for the sweep's seams (store, lock, run log, source, prober), for unit tests of runSweep. */
 import { pino } from 'pino';
 
+import type { Clock } from '../../src/clock.ts';
 import type { ProbeOutcome } from '../../src/delivery/sender.ts';
 import { ErrorCodes, MwiError } from '../../src/errors.ts';
 import type { Logger } from '../../src/log.ts';
@@ -58,16 +59,21 @@ export class FakeSweepStore implements SweepStore {
 export class FakeLock implements SweepLock {
   /** Set to make the lock busy: withLock returns this holder without running. */
   heldBy: SweepHolder | undefined;
+  /** Throws this from withLock (Redis down while taking the lock). */
+  failWith: Error | undefined;
+  /** acquiredAt (the run's start) is read from this clock when set; default Date.now(). */
+  clock: Clock | undefined;
   acquisitions = 0;
   #lost: AbortController | undefined;
 
   async withLock<T>(who: Omit<SweepHolder, 'startedAt'>, work: (lost: AbortSignal, acquiredAt: number) => Promise<T>): Promise<LockOutcome<T>> {
+    if (this.failWith !== undefined) throw this.failWith;
     if (this.heldBy !== undefined) return { acquired: false, holder: this.heldBy, ttlLeftMs: 1_000 };
     this.acquisitions++;
     this.#lost = new AbortController();
     this.heldBy = { ...who, startedAt: 0 };
     try {
-      return { acquired: true, value: await work(this.#lost.signal, Date.now()) };
+      return { acquired: true, value: await work(this.#lost.signal, this.clock?.now() ?? Date.now()) };
     } finally {
       this.heldBy = undefined;
       this.#lost = undefined;
