@@ -70,17 +70,19 @@ async function main(): Promise<number> {
   }
   const publications = new RedisPublicationStore({ redis: publicationsRedis, keys: storeKeys(config.redis.keyPrefix) });
   const built = await createSipSender({ config, clock, log, readFile: (p) => readFileSync(p), store: publications });
+  /** A start-up failure: Redis out of reach is exit 69 with one fatal line; anything else propagates. */
+  const unreachableRedisOr = (err: unknown): number => {
+    if (!isMwiError(err, ErrorCodes.REDIS_UNAVAILABLE)) throw err;
+    log.fatal({ err, redis: maskUrlCredentials(redisUrl) }, 'cannot reach Redis');
+    return EXIT.UNAVAILABLE;
+  };
   let runtime;
   try {
     runtime = await startDelivery({ config, log, clock, redisUrl, sender: built.sender });
   } catch (err) {
     await built.sender.close();
     publicationsRedis.disconnect();
-    if (isMwiError(err, ErrorCodes.REDIS_UNAVAILABLE)) {
-      log.fatal({ err, redis: maskUrlCredentials(redisUrl) }, 'cannot reach Redis');
-      return EXIT.UNAVAILABLE;
-    }
-    throw err;
+    return unreachableRedisOr(err);
   }
   let sweep: SweepRuntime | undefined;
   if (config.sweep.enabled) {
@@ -90,11 +92,7 @@ async function main(): Promise<number> {
       await runtime.close(config.delivery.shutdownDeadlineMs);
       await built.sender.close();
       publicationsRedis.disconnect();
-      if (isMwiError(err, ErrorCodes.REDIS_UNAVAILABLE)) {
-        log.fatal({ err, redis: maskUrlCredentials(redisUrl) }, 'cannot reach Redis');
-        return EXIT.UNAVAILABLE;
-      }
-      throw err;
+      return unreachableRedisOr(err);
     }
   }
   const d = config.delivery;
