@@ -153,6 +153,66 @@ const deliverySchema = section({
   shutdownDeadlineMs: intBetween(100, 600_000).default(10_000).describe('On SIGTERM, how long in-flight deliveries may finish before the rest is handed back.'),
 });
 
+function dnsServer() {
+  const error = 'must be an IP address, optionally with a port ("10.0.0.53", "10.0.0.53:5353", "[::1]:53")';
+  return z.string({ error }).refine((s) => {
+    const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(s) ?? /^([^:]+)(?::(\d{1,5}))?$/.exec(s);
+    if (m === null) return isIP(s) === 6; // a bare IPv6 address
+    const port = m[2] === undefined ? 53 : Number(m[2]);
+    return isIP(m[1] ?? '') !== 0 && port >= 1 && port <= 65_535;
+  }, { error });
+}
+
+function ratio(what: string) {
+  const error = `must be a number ${what}`;
+  return z.number({ error }).gt(0, { error }).lt(1, { error });
+}
+
+const dnsSchema = section({
+  servers: z.array(dnsServer(), { error: 'must be a list of DNS server addresses' }).max(8, { error: 'must list at most 8 servers' }).default([]).describe('DNS servers queried (in order, with failover); the system\'s (/etc/resolv.conf) when empty.'),
+  // RFC 8767 calls ~1.8 s the client response timer; two tries stay well under the 4 s SIP transaction timeout.
+  timeoutMs: intBetween(100, 30_000).default(1_800).describe('Per-try timeout of one DNS query (c-ares).'),
+  tries: intBetween(1, 5).default(2).describe('Tries per DNS query and server before the query fails.'),
+  minTtlSec: intBetween(0, 86_400).default(5).describe('Answers are cached at least this long, whatever their TTL.'),
+  maxTtlSec: intBetween(1, 604_800).default(3_600).describe('Answers are cached at most this long, whatever their TTL; must be >= dns.minTtlSec.'),
+  srvTtlSec: intBetween(1, 86_400).default(300).describe('Cache time of SRV and NAPTR answers (Node\'s c-ares binding does not report their TTL); clamped like any TTL.'),
+  negativeTtlSec: intBetween(1, 86_400).default(30).describe('Cache time of NXDOMAIN / no-data answers (RFC 2308, capped).'),
+  staleTtlSec: intBetween(1, 3_600).default(30).describe('RFC 8767: a stale answer served while the resolver fails is reused for this long before trying again.'),
+  failureRecheckSec: intBetween(1, 3_600).default(30).describe('RFC 8767: after a failed lookup, the same name is not queried again for this long.'),
+  maxStaleSec: intBetween(0, 604_800).default(86_400).describe('RFC 8767: longest an expired answer is served while the resolver fails (0 = never serve stale).'),
+  maxEntries: intBetween(10, 1_000_000).default(10_000).describe('Most names cached; the least recently used go first.'),
+  naptr: bool().default(false).describe('Look up NAPTR records before SRV (RFC 3263 4.1); most deployments publish SRV only.'),
+}).superRefine((dns, ctx) => {
+  if (dns.maxTtlSec < dns.minTtlSec) ctx.addIssue({ code: 'custom', path: ['maxTtlSec'], message: 'must be greater than or equal to dns.minTtlSec' });
+}, whenFieldsValid('minTtlSec', 'maxTtlSec'));
+
+const breakerSchema = section({
+  windowMs: intBetween(1_000, 600_000).default(10_000).describe('Evidence (fleet-wide) is judged over this sliding window.'),
+  minFailures: intBetween(1, 10_000).default(3).describe('A breaker trips only after at least this many failures in the window (timeouts, transport errors, 503, server-wide 5xx).'),
+  failureRatio: ratio('between 0 and 1 (exclusive)').default(0.5).describe('... and when failures are at least this share of the outcomes in the window.'),
+  probeBaseMs: intBetween(100, 600_000).default(1_000).describe('First wait before the half-open probe (SIP OPTIONS) of an open breaker; doubles per failed probe, jittered.'),
+  probeMaxMs: intBetween(1_000, 3_600_000).default(30_000).describe('Longest wait between probes of an open breaker; must be >= breaker.probeBaseMs.'),
+  syncMs: intBetween(50, 1_000).default(250).describe('Each worker re-reads the breakers it uses at least this often (transitions are also pushed at once over pub/sub).'),
+}).superRefine((b, ctx) => {
+  if (b.probeMaxMs < b.probeBaseMs) ctx.addIssue({ code: 'custom', path: ['probeMaxMs'], message: 'must be greater than or equal to breaker.probeBaseMs' });
+}, whenFieldsValid('probeBaseMs', 'probeMaxMs'));
+
+const rateSchema = section({
+  maxPerSec: intBetween(1, 1_000_000).optional().describe('Hard fleet-wide limit of requests per second to each target; the adaptive controller stays below it. Unset: adaptive only, up to rate.ceilingPerSec.'),
+  ceilingPerSec: intBetween(1, 1_000_000).default(50_000).describe('Highest rate the adaptive controller may reach when rate.maxPerSec is unset.'),
+  maxInFlight: intBetween(1, 100_000).default(200).describe('Most requests awaiting a final response from one target, fleet-wide.'),
+  adaptive: bool().default(true).describe('Find each target\'s capacity: additive increase while responses stay fast and clean, multiplicative decrease on timeouts, retransmissions, 503 or rising latency. Off: a fixed rate.maxPerSec (required).'),
+  initialPerSec: intBetween(1, 1_000_000).default(50).describe('Slow start: the rate at start-up, after a breaker closes, after a pause and after a 503 hold.'),
+  minPerSec: intBetween(1, 1_000_000).default(5).describe('The adaptive controller never goes below this rate.'),
+  controlIntervalMs: intBetween(50, 60_000).default(500).describe('The controller adjusts each target\'s rate once per this interval, from the fleet\'s outcomes in it.'),
+  decreaseFactor: ratio('between 0 and 1 (exclusive)').default(0.7).describe('Multiplicative decrease: the rate is multiplied by this on a congestion signal.'),
+  latencyTargetMs: intBetween(1, 30_000).default(150).describe('Response time (mean per interval) above which the target counts as congested, even without timeouts.'),
+  maxWaitMs: intBetween(10, 60_000).default(2_000).describe('A delivery waits at most this long for a send slot; then it is deferred (no attempt used) and its mailbox stays due.'),
+}).superRefine((r, ctx) => {
+  if (!r.adaptive && r.maxPerSec === undefined) ctx.addIssue({ code: 'custom', path: ['maxPerSec'], message: 'is required when rate.adaptive is false' });
+  if (r.minPerSec > r.initialPerSec) ctx.addIssue({ code: 'custom', path: ['initialPerSec'], message: 'must be greater than or equal to rate.minPerSec' });
+}, whenFieldsValid('adaptive', 'maxPerSec', 'minPerSec', 'initialPerSec'));
+
 function mailboxUriTemplate() {
   return singleLine('a URI template such as sip:{mailbox}@{context}.pbx.example').superRefine((s, ctx) => {
     const problem = mailboxUriTemplateProblem(s);
@@ -232,6 +292,9 @@ export const configSchema = section({
   redis: redisSchema.prefault({}).describe('Redis: the desired state of every mailbox and the delivery queue.'),
   api: apiSchema.prefault({}).describe('HTTP ingestion API.'),
   delivery: deliverySchema.prefault({}).describe('Delivery workers.'),
+  dns: dnsSchema.prefault({}).describe('DNS for SIP targets (RFC 3263 NAPTR/SRV/A/AAAA) through c-ares, cached with RFC 8767 stale serving.'),
+  breaker: breakerSchema.prefault({}).describe('Circuit breakers on DNS and on each presence target, shared by the fleet through Redis.'),
+  rate: rateSchema.prefault({}).describe('Fleet-wide pacing of each target: rate and in-flight limits in Redis, adaptive by default.'),
   sweep: sweepSchema.prefault({}).describe('Periodic reconciliation sweep: one run at a time across all hosts, paced through the delivery queue.'),
 }).superRefine((config, ctx) => {
   // Only when the sweep is on: the sweep is what refreshes publications before they lapse.

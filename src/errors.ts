@@ -57,6 +57,22 @@ export const ErrorCodes = {
   QUEUE_CLOSED: 'MWI_QUEUE_CLOSED',
   /** A sweep source failed (spool directory unreadable, database down): the run aborts and marks nothing. */
   SOURCE_UNAVAILABLE: 'MWI_SOURCE_UNAVAILABLE',
+  /** DNS: the name does not exist (NXDOMAIN). Cached as a negative answer; counts as DNS breaker evidence. */
+  DNS_NXDOMAIN: 'MWI_DNS_NXDOMAIN',
+  /** DNS: the name exists but has no record of the type asked (NODATA), e.g. no SRV and no A/AAAA. */
+  DNS_NO_DATA: 'MWI_DNS_NO_DATA',
+  /** DNS: no answer from any configured server within dns.timeoutMs x dns.tries. */
+  DNS_TIMEOUT: 'MWI_DNS_TIMEOUT',
+  /** DNS: the server failed (SERVFAIL, REFUSED, connection refused) or its answer was unusable (garbage, bad records). */
+  DNS_FAILED: 'MWI_DNS_FAILED',
+  /** The DNS circuit breaker is open: no lookups (beyond the recheck probe) and no cached answer to serve. */
+  DNS_BREAKER_OPEN: 'MWI_DNS_BREAKER_OPEN',
+  /** A target's circuit breaker is open (or isolated by an operator): nothing but probes goes to it. */
+  BREAKER_OPEN: 'MWI_BREAKER_OPEN',
+  /** A target is held (503 Retry-After, or its fleet-wide rate/in-flight limit left no room in time): try later, no attempt used. */
+  TARGET_HELD: 'MWI_TARGET_HELD',
+  /** No breaker with that id is known to the fleet. */
+  BREAKER_NOT_FOUND: 'MWI_BREAKER_NOT_FOUND',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -12,6 +12,14 @@ export interface SipTarget {
   protocol: TransportProtocol;
   /** Stable identity (host, port, transport) for stores, breakers and metrics. */
   key: string;
+  /** The URI's host: an IP literal (IPv6 without brackets) or a name to locate with RFC 3263. */
+  host: string;
+  /** The port written in the URI; undefined when absent (RFC 3263 then looks up SRV). */
+  explicitPort: number | undefined;
+  /** Whether the URI names its transport (`;transport=`); sips: implies TLS but not a transport choice. */
+  explicitTransport: boolean;
+  /** sips: URI (TLS required at every hop). */
+  secure: boolean;
 }
 
 // eslint-disable-next-line no-control-regex -- control characters are exactly what we refuse
@@ -26,7 +34,15 @@ export function parseTarget(uri: string, defaultProtocol: TransportProtocol): Si
   else if (hop.transport !== undefined) throw new MwiError(ErrorCodes.URI_INVALID, `unsupported transport=${hop.transport.toLowerCase()} in ${uri}`);
   if (uri.startsWith('sips:') && protocol !== 'TLS') throw new MwiError(ErrorCodes.URI_INVALID, `sips: URI needs TLS: ${uri}`);
   const port = hop.port ?? (protocol === 'TLS' ? 5061 : 5060);
-  return { uri, protocol, key: `${protocol.toLowerCase()}:${hop.host}:${port}` };
+  return {
+    uri,
+    protocol,
+    key: `${protocol.toLowerCase()}:${hop.host}:${port}`,
+    host: hop.host,
+    explicitPort: hop.port,
+    explicitTransport: hop.transport !== undefined,
+    secure: uri.startsWith('sips:'),
+  };
 }
 
 /** The target as a loose route (RFC 3261 16.12): the presence server acts as our outbound proxy. */

@@ -3,7 +3,7 @@
  * (default `{mwi}`), so on Redis Cluster they share a slot and one Lua script may touch a whole
  * batch of mailboxes plus the dirty set. The price: the whole store lives on one shard.
  * A BullMQ queue under the same prefix must not be named `mailbox`, `mailboxes`, `dirty`,
- * `publication` or start with `sweep-` (BullMQ's own keys are `<prefix>:<queue>:...`).
+ * `publication`, `breaker`, `rate` or start with `sweep-`, `breaker-`, `rate-`, `in-flight` (BullMQ's own keys are `<prefix>:<queue>:...`).
  */
 import { ErrorCodes, MwiError } from '../errors.ts';
 
@@ -29,6 +29,24 @@ export interface StoreKeys {
   sweepRuns(): string;
   /** Hash: lastEndedAt of the latest sweep run (what the schedule's pause is measured from). */
   sweepState(): string;
+  /** Hash: one fleet-wide circuit breaker's state (`id` = a target key such as udp:10.0.0.5:5060, or `dns`). */
+  breaker(id: string): string;
+  /** Hash: per-second evidence buckets of one breaker (field = second, value = "ok:fail"). */
+  breakerEvidence(id: string): string;
+  /** String with a TTL: who runs the one half-open probe of a breaker now. */
+  breakerProbe(id: string): string;
+  /** Set: every breaker id ever registered (dashboards and the CLI list them). */
+  breakers(): string;
+  /** List (JSON transitions, newest first, capped): every breaker transition with its reason. */
+  breakerLog(): string;
+  /** Pub/sub channel: a breaker id is published on every transition, so workers re-read it at once. */
+  breakerChannel(): string;
+  /** Hash: the fleet-wide rate controller and token bucket of one target. */
+  rate(id: string): string;
+  /** Hash: worker id -> "inFlight:updatedAtMs" for one target (the fleet-wide in-flight cap). */
+  inFlight(id: string): string;
+  /** Set: every target with rate state. */
+  rateTargets(): string;
 }
 
 /** The Redis Cluster hash tag of a key: between the first `{` and the next `}`, if non-empty. */
@@ -54,6 +72,15 @@ export function storeKeys(prefix: string = DEFAULT_KEY_PREFIX): StoreKeys {
     sweepHolder: () => `${prefix}:sweep-holder`,
     sweepRuns: () => `${prefix}:sweep-runs`,
     sweepState: () => `${prefix}:sweep-state`,
+    breaker: (id) => `${prefix}:breaker:${id}`,
+    breakerEvidence: (id) => `${prefix}:breaker-evidence:${id}`,
+    breakerProbe: (id) => `${prefix}:breaker-probe:${id}`,
+    breakers: () => `${prefix}:breakers`,
+    breakerLog: () => `${prefix}:breaker-log`,
+    breakerChannel: () => `${prefix}:breaker-events`,
+    rate: (id) => `${prefix}:rate:${id}`,
+    inFlight: (id) => `${prefix}:in-flight:${id}`,
+    rateTargets: () => `${prefix}:rate-targets`,
   };
 }
 
