@@ -59,6 +59,8 @@ export interface DrainReport {
   retried: number;
   parked: number;
   configErrors: number;
+  /** Nothing sent (breaker open, target held or paced, DNS down): due again later without using an attempt. */
+  deferred: number;
   /** Mailboxes whose state could not be read or whose outcome could not be recorded: due again when their lease ends. */
   failed: number;
   /** SIP requests sent. */
@@ -81,7 +83,7 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
   const { store, sender, clock, permits, settings, log } = deps;
   const random = deps.random ?? Math.random;
   const startedAt = clock.now();
-  const report: DrainReport = { taken: 0, delivered: 0, retried: 0, parked: 0, configErrors: 0, failed: 0, requests: 0, stoppedBy: 'idle', more: false, elapsedMs: 0 };
+  const report: DrainReport = { taken: 0, delivered: 0, retried: 0, parked: 0, configErrors: 0, deferred: 0, failed: 0, requests: 0, stoppedBy: 'idle', more: false, elapsedMs: 0 };
   const inFlight = new Set<Promise<void>>();
   let onSettled: (() => void) | undefined;
   let storeDown: Error | undefined;
@@ -121,6 +123,9 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
       case 'park':
         report.parked++;
         log.warn({ mailbox, status: outcome.status, reason: outcome.reason, result }, 'delivery failed permanently; parked until a newer update');
+        break;
+      case 'defer':
+        report.deferred++;
         break;
       case 'config-error':
         report.configErrors++;

@@ -35,6 +35,7 @@ export function exitCodeForOutcome(o: Outcome): number {
     case 'permanent':
       return EXIT.PERMANENT;
     case 'retryable':
+    case 'deferred':
       return EXIT.RETRYABLE;
     case 'config-error':
       return EXIT.TARGET_CONFIG;

@@ -1,3 +1,5 @@
+import type { OverloadControl } from '../sip/overload-control.ts';
+
 /**
  * What one delivery attempt came to, as the queue sees it. The queue maps `kind` to its own
  * action (done, retry later, fail and record, alert) in one place.
@@ -10,7 +12,9 @@ export type OutcomeKind =
   /** This mailbox/endpoint cannot be delivered as is (403, 404, 500, other 4xx, 481): record it, do not retry. */
   | 'permanent'
   /** The target is misconfigured for us (489 Bad Event, 415, auth failure): loud, affects every mailbox of the target. */
-  | 'config-error';
+  | 'config-error'
+  /** Nothing was sent: the target's breaker is open, it is held (503 Retry-After) or paced, or DNS is down. Due again at retryAt; no attempt used. */
+  | 'deferred';
 
 export interface Outcome {
   kind: OutcomeKind;
@@ -21,6 +25,12 @@ export interface Outcome {
   /** Evidence for breakers: did the server answer, stay silent, or was the network the problem? */
   cause: 'response' | 'timeout' | 'transport';
   retryAfterMs?: number;
+  /** deferred only: when the mailbox is due again (ms since epoch). */
+  retryAt?: number;
+  /** RFC 7339 feedback from the server's last response (oc / oc-validity in its Via). */
+  overload?: OverloadControl;
+  /** The hop (RFC 3263) the last request went to, `${protocol}:${address}:${port}`. */
+  hopKey?: string;
   /** PUBLISH only: the entity tag and expiry the server granted. */
   etag?: string;
   grantedExpiresSec?: number;

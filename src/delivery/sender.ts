@@ -3,6 +3,7 @@
  * knows about sip.js, transports or ETags.
  */
 import type { MessageSummary } from '../mwi/message-summary.ts';
+import type { ExplicitHop } from '../sip/transport/transport.ts';
 import type { Outcome } from './outcome.ts';
 
 export type DeliveryRoute =
@@ -16,6 +17,8 @@ export interface MwiDelivery {
   mailbox: string;
   summary: MessageSummary;
   route: DeliveryRoute;
+  /** Send to this hop (RFC 3263 location chose it); without it the target URI's host is resolved by the transport. */
+  hop?: ExplicitHop;
 }
 
 export interface ProbeOutcome {
@@ -27,7 +30,7 @@ export interface ProbeOutcome {
 
 export interface MwiSender {
   send(delivery: MwiDelivery): Promise<Outcome>;
-  /** SIP OPTIONS health probe of a target URI. */
-  probe(target: string): Promise<ProbeOutcome>;
+  /** SIP OPTIONS health probe of a target URI (at `hop` when given). */
+  probe(target: string, hop?: ExplicitHop): Promise<ProbeOutcome>;
   close(): Promise<void>;
 }

@@ -11,7 +11,7 @@ import type { PublicationStore } from '../sip/publication-store.ts';
 import { Publisher } from '../sip/publish.ts';
 import type { SipStack } from '../sip/stack.ts';
 import { parseTarget, type SipTarget } from '../sip/target.ts';
-import type { TransportProtocol } from '../sip/transport/transport.ts';
+import type { ExplicitHop, TransportProtocol } from '../sip/transport/transport.ts';
 import type { Outcome } from './outcome.ts';
 import type { MwiDelivery, MwiSender, ProbeOutcome } from './sender.ts';
 
@@ -54,9 +54,9 @@ export class SipMwiSender implements MwiSender {
     try {
       const body = encodeMessageSummary({ ...delivery.summary, account: delivery.summary.account ?? delivery.mailbox });
       if (delivery.route.mode === 'publish') {
-        return await this.#publisher.publish({ aor: delivery.mailbox, target: this.#target(delivery.route.target), body });
+        return await this.#publisher.publish({ aor: delivery.mailbox, target: this.#target(delivery.route.target), body, ...(delivery.hop ? { hop: delivery.hop } : {}) });
       }
-      return await this.#notifier.notify({ aor: delivery.mailbox, contact: this.#target(delivery.route.contact), body });
+      return await this.#notifier.notify({ aor: delivery.mailbox, contact: this.#target(delivery.route.contact), body, ...(delivery.hop ? { hop: delivery.hop } : {}) });
     } catch (err) {
       if (!isMwiError(err)) throw err;
       // Nothing reached the server: bad input (a URI, counts) is permanent; a stack shutting down is not.
@@ -64,8 +64,8 @@ export class SipMwiSender implements MwiSender {
     }
   }
 
-  probe(target: string): Promise<ProbeOutcome> {
-    return probeTarget(this.#opts.stack, this.#opts.clock, this.#target(target), this.#opts.probeFromUri);
+  probe(target: string, hop?: ExplicitHop): Promise<ProbeOutcome> {
+    return probeTarget(this.#opts.stack, this.#opts.clock, this.#target(target), this.#opts.probeFromUri, hop);
   }
 
   close(): Promise<void> {

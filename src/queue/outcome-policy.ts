@@ -9,6 +9,9 @@
  *                   between retryBaseMs and a ceiling that doubles per failed attempt up to retryMaxMs.
  * - permanent    -> park: recorded on the mailbox (lastOutcome) and out of the dirty set until a
  *                   newer update arrives; a newer version already accepted is still delivered.
+ * - deferred     -> recordAttempt without counting an attempt, due again at the outcome's retryAt
+ *                   (the target's breaker is open, it is held or paced, or DNS is down: nothing
+ *                   was sent, so the backoff must not grow and the mailbox never parks).
  * - config-error -> recordAttempt, due again after a slow, jittered delay in
  *                   [retryMaxMs / 2, retryMaxMs] (not parked: once the operator fixes the target
  *                   the lamps recover without waiting for new voicemail). The caller logs it,
@@ -29,7 +32,8 @@ export type Decision =
   | { kind: 'delivered' }
   | { kind: 'retry'; retryAt: number; delayMs: number }
   | { kind: 'park' }
-  | { kind: 'config-error'; retryAt: number; delayMs: number };
+  | { kind: 'config-error'; retryAt: number; delayMs: number }
+  | { kind: 'defer'; retryAt: number; delayMs: number };
 
 export interface DecideInput {
   outcome: Outcome;
@@ -90,13 +94,19 @@ export function decide(input: DecideInput, s: RetrySettings): Decision {
       const delayMs = configErrorDelayMs(outcome, random, s);
       return { kind: 'config-error', retryAt: now + delayMs, delayMs };
     }
+    case 'deferred': {
+      // Never sooner than the base delay (no hot loop), never later than the backoff cap.
+      const wanted = (outcome.retryAt ?? now) - now;
+      const delayMs = Math.round(Math.min(Math.max(wanted, s.retryBaseMs), Math.max(s.retryMaxMs, s.retryBaseMs)));
+      return { kind: 'defer', retryAt: now + delayMs, delayMs };
+    }
   }
 }
 
 /** The store writes a decision needs (RedisMailboxStore has them). */
 export interface OutcomeStore {
   recordDelivered(mailbox: string, version: number, summary: MessageSummary, outcome: Outcome): Promise<DeliveredResult>;
-  recordAttempt(mailbox: string, outcome: Outcome, opts?: { retryAt?: number }): Promise<AttemptResult>;
+  recordAttempt(mailbox: string, outcome: Outcome, opts?: { retryAt?: number; countAttempt?: boolean }): Promise<AttemptResult>;
   park(mailbox: string, version: number, outcome: Outcome): Promise<ParkResult>;
 }
 
@@ -117,6 +127,8 @@ export function recordDecision(store: OutcomeStore, attempted: Attempted, outcom
     case 'retry':
     case 'config-error':
       return store.recordAttempt(attempted.mailbox, outcome, { retryAt: decision.retryAt });
+    case 'defer':
+      return store.recordAttempt(attempted.mailbox, outcome, { retryAt: decision.retryAt, countAttempt: false });
     case 'park':
       return store.park(attempted.mailbox, attempted.version, outcome);
   }

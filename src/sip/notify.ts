@@ -8,13 +8,17 @@ import type { Outcome } from '../delivery/outcome.ts';
 import { classify } from './classify.ts';
 import { MESSAGE_SUMMARY_TYPE } from './publish.ts';
 import type { SipRequester } from './stack.ts';
+import { parseOverloadControl } from './overload-control.ts';
 import type { SipTarget } from './target.ts';
+import type { ExplicitHop } from './transport/transport.ts';
 
 export interface NotifyInput {
   aor: string;
   /** The phone's contact URI: Request-URI and next hop. */
   contact: SipTarget;
   body: string;
+  /** Where to send (RFC 3263 chose it); without it the contact's host is resolved by the transport. */
+  hop?: ExplicitHop;
 }
 
 export interface NotifierOptions {
@@ -42,8 +46,10 @@ export class Notifier {
       headers: ['Event: message-summary', `Subscription-State: ${this.#opts.subscriptionState}`],
       body: { contentType: MESSAGE_SUMMARY_TYPE, content: input.body },
       withContact: true,
+      ...(input.hop ? { hop: input.hop } : {}),
     });
     const c = classify('NOTIFY', result, this.#opts.transactionTimeoutMs);
-    return { ...c, requests: 1, startedAt, elapsedMs: this.#opts.clock.now() - startedAt };
+    const overload = result.kind === 'response' ? parseOverloadControl(result.header('Via')) : undefined;
+    return { ...c, requests: 1, startedAt, elapsedMs: this.#opts.clock.now() - startedAt, ...(overload ? { overload } : {}) };
   }
 }

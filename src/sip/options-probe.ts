@@ -6,6 +6,7 @@
 import type { Clock } from '../clock.ts';
 import type { SipRequester } from './stack.ts';
 import type { SipTarget } from './target.ts';
+import type { ExplicitHop } from './transport/transport.ts';
 
 export interface ProbeResult {
   up: boolean;
@@ -14,7 +15,7 @@ export interface ProbeResult {
   elapsedMs: number;
 }
 
-export async function probeTarget(stack: SipRequester, clock: Clock, target: SipTarget, fromUri: string): Promise<ProbeResult> {
+export async function probeTarget(stack: SipRequester, clock: Clock, target: SipTarget, fromUri: string, hop?: ExplicitHop): Promise<ProbeResult> {
   const startedAt = clock.now();
   const result = await stack.request({
     method: 'OPTIONS',
@@ -24,6 +25,7 @@ export async function probeTarget(stack: SipRequester, clock: Clock, target: Sip
     protocol: target.protocol,
     headers: ['Accept: application/sdp'],
     withContact: true,
+    ...(hop ? { hop } : {}),
   });
   const elapsedMs = clock.now() - startedAt;
   if (result.kind === 'timeout') return { up: false, reason: 'no answer', elapsedMs };

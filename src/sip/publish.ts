@@ -11,7 +11,9 @@ import { classify } from './classify.ts';
 import type { PublicationStore } from './publication-store.ts';
 import { SerialPerKey } from './serial-per-key.ts';
 import type { SipRequester, SipResult } from './stack.ts';
+import { parseOverloadControl } from './overload-control.ts';
 import { routeFor, type SipTarget } from './target.ts';
+import type { ExplicitHop } from './transport/transport.ts';
 
 export const MESSAGE_SUMMARY_TYPE = 'application/simple-message-summary';
 
@@ -29,6 +31,8 @@ export interface PublishInput {
   target: SipTarget;
   /** The encoded message-summary body. */
   body: string;
+  /** Where to send (RFC 3263 chose it); without it the target URI's host is resolved by the transport. */
+  hop?: ExplicitHop;
 }
 
 const MAX_MIN_EXPIRES_SEC = 86_400 * 7;
@@ -62,6 +66,7 @@ export class Publisher {
       route: routeFor(input.target),
       headers,
       body: { contentType: MESSAGE_SUMMARY_TYPE, content: input.body },
+      ...(input.hop ? { hop: input.hop } : {}),
     });
   }
 
@@ -80,10 +85,12 @@ export class Publisher {
     for (;;) {
       const result = await this.#send(input, etag, expiresSec);
       requests++;
+      const overload = result.kind === 'response' ? parseOverloadControl(result.header('Via')) : undefined;
       const done = (extra: Partial<Outcome> & Pick<Outcome, 'kind' | 'reason' | 'cause'>): Outcome => ({
         requests,
         startedAt,
         elapsedMs: clock.now() - startedAt,
+        ...(overload ? { overload } : {}),
         ...extra,
         reason: [...history, extra.reason].join(', then '),
       });

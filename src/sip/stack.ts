@@ -20,7 +20,7 @@ import { canonicalHeaderName } from './fast-response.ts';
 import { parseInbound } from './parse.ts';
 import { isSipUri, parseSipUri } from './uri.ts';
 import { WireRequest } from './wire-request.ts';
-import type { SipTransport, TransportProtocol } from './transport/transport.ts';
+import type { ExplicitHop, SipTransport, TransportProtocol } from './transport/transport.ts';
 
 export interface SipRequest {
   method: 'PUBLISH' | 'NOTIFY' | 'OPTIONS';
@@ -36,6 +36,8 @@ export interface SipRequest {
   body?: { contentType: string; content: string };
   /** Adds our Contact header (NOTIFY needs one; PUBLISH must not carry one). */
   withContact?: boolean;
+  /** Send here instead of resolving the Route / Request-URI (the hop RFC 3263 location chose). */
+  hop?: ExplicitHop;
 }
 
 interface Timing {
@@ -75,6 +77,14 @@ interface Flow {
   viaHost: string;
 }
 
+/** The Call-ID of a request we serialised (WireRequest writes it as `Call-ID: `). */
+function peekCallId(message: string): string {
+  const at = message.indexOf('\r\nCall-ID: ');
+  if (at === -1) return '';
+  const end = message.indexOf('\r\n', at + 11);
+  return message.slice(at + 11, end === -1 ? undefined : end);
+}
+
 function hostForUri(host: string): string {
   return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }
@@ -87,6 +97,8 @@ export class SipStack {
   readonly #loggerFactory = new LoggerFactory();
   /** Transport errors waiting for the synthetic 503 that sip.js raises for them, by branch. */
   readonly #transportErrors = new Map<string, unknown>();
+  /** Explicit hops of requests in flight, by Call-ID (digest retries keep the Call-ID and the hop). */
+  readonly #hops = new Map<string, ExplicitHop>();
   #closed = false;
 
   constructor(opts: SipStackOptions) {
@@ -110,12 +122,13 @@ export class SipStack {
     if (!contactParsed) throw new MwiError(ErrorCodes.URI_INVALID, `not a valid Contact URI: ${contactUri}`);
     const auth = this.#opts.auth;
     const errors = this.#transportErrors;
+    const hops = this.#hops;
     // sip.js's transaction layer sees this adapter: it remembers why a send failed so that the
     // synthetic 503 it then produces can be reported as a transport error, not a server 503.
     const adapter = {
       protocol,
       send: (message: string): Promise<void> =>
-        transport.send(message).catch((err: unknown) => {
+        transport.send(message, hops.size === 0 ? undefined : hops.get(peekCallId(message))).catch((err: unknown) => {
           const branch = /;branch=([^;\r\n]+)/.exec(message)?.[1];
           if (branch) errors.set(branch, err);
           throw err;
@@ -215,6 +228,7 @@ export class SipStack {
         if (settled) return;
         settled = true;
         clock.clearTimeout(timer);
+        if (req.hop) this.#hops.delete(message.callId);
         resolve(result);
       };
       const elapsed = (): Timing => ({ startedAt, elapsedMs: clock.now() - startedAt });
@@ -253,6 +267,7 @@ export class SipStack {
         }
       }, this.#opts.transactionTimeoutMs);
       timer.unref?.();
+      if (req.hop) this.#hops.set(message.callId, req.hop);
       ref.uac = flow.core.request(message as unknown as OutgoingRequestMessage, { onAccept: onFinal, onReject: onFinal, onRedirect: onFinal }) as UserAgentClient;
     });
   }

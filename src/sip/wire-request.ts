@@ -60,7 +60,8 @@ export class WireRequest {
 
   setViaHeader(branch: string, protocol: string): void {
     this.branch = branch;
-    this.#via = `Via: SIP/2.0/${protocol} ${this.#viaHost};branch=${branch};rport\r\n`;
+    // `oc`: we honour RFC 7339 overload control feedback.
+    this.#via = `Via: SIP/2.0/${protocol} ${this.#viaHost};branch=${branch};rport;oc\r\n`;
   }
 
   setHeader(name: string, value: string): void {

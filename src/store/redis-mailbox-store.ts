@@ -222,7 +222,8 @@ export class RedisMailboxStore {
    * recordDelivered). `retryAt` reschedules the mailbox (the retry backoff, a Retry-After);
    * without it, it is due when its lease ends. A permanent failure is recorded with park().
    */
-  async recordAttempt(mailbox: string, outcome: Outcome, opts: { retryAt?: number } = {}): Promise<AttemptResult> {
+  /** `countAttempt: false` records a deferral (nothing was sent): the failed-attempt count, and so the backoff, stays. */
+  async recordAttempt(mailbox: string, outcome: Outcome, opts: { retryAt?: number; countAttempt?: boolean } = {}): Promise<AttemptResult> {
     assertMailbox(mailbox);
     if (outcome.kind === 'delivered') throw new RangeError('a delivered outcome is recorded with recordDelivered');
     if (opts.retryAt !== undefined) assertTime(opts.retryAt, 'retryAt');
@@ -233,6 +234,7 @@ export class RedisMailboxStore {
       String(outcome.startedAt),
       encodeLastOutcome(outcome),
       opts.retryAt === undefined ? '' : String(opts.retryAt),
+      opts.countAttempt === false ? '0' : '1',
     ];
     return (await this.#run('recordAttempt', args)) as AttemptResult;
   }

@@ -1,5 +1,5 @@
 /** An in-memory SipTransport for stack tests: records what is sent, lets the test inject replies. */
-import type { SipTransport, TransportProtocol, TransportStats } from '../../src/sip/transport/transport.ts';
+import type { ExplicitHop, SipTransport, TransportProtocol, TransportStats } from '../../src/sip/transport/transport.ts';
 import { peekHeader } from '../../src/sip/wire.ts';
 
 export class FakeTransport implements SipTransport {
@@ -9,15 +9,18 @@ export class FakeTransport implements SipTransport {
   readonly stats: TransportStats = { sent: 0, received: 0, retransmissions: 0, malformed: 0, oversized: 0, connects: 0, connectFailures: 0 };
   onMessage: ((message: string) => void) | undefined;
   readonly sent: string[] = [];
+  /** The explicit hop of each sent message (undefined: the transport would resolve the message's own next hop). */
+  readonly hops: Array<ExplicitHop | undefined> = [];
   failWith: Error | undefined;
 
   constructor(protocol: TransportProtocol = 'UDP') {
     this.protocol = protocol;
   }
 
-  send(message: string): Promise<void> {
+  send(message: string, hop?: ExplicitHop): Promise<void> {
     if (this.failWith) return Promise.reject(this.failWith);
     this.sent.push(message);
+    this.hops.push(hop);
     this.stats.sent++;
     return Promise.resolve();
   }

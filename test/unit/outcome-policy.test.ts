@@ -98,7 +98,7 @@ describe('outcome policy', () => {
     const calls: string[] = [];
     const store: OutcomeStore = {
       recordDelivered: (m, v) => (calls.push(`delivered ${m} v${v}`), Promise.resolve('clean')),
-      recordAttempt: (m, _o, opts) => (calls.push(`attempt ${m} at ${opts?.retryAt}`), Promise.resolve('recorded')),
+      recordAttempt: (m, _o, opts) => (calls.push(`attempt ${m} at ${opts?.retryAt}${opts?.countAttempt === false ? ' (not counted)' : ''}`), Promise.resolve('recorded')),
       park: (m, v) => (calls.push(`park ${m} v${v}`), Promise.resolve('parked')),
     };
     const attempted = { mailbox: 'sip:1@x.test', version: 7, summary: { counts: {} } };
@@ -106,6 +106,16 @@ describe('outcome policy', () => {
     assert.equal(await recordDecision(store, attempted, outcome('retryable'), { kind: 'retry', retryAt: 5, delayMs: 5 }), 'recorded');
     assert.equal(await recordDecision(store, attempted, outcome('config-error'), { kind: 'config-error', retryAt: 9, delayMs: 9 }), 'recorded');
     assert.equal(await recordDecision(store, attempted, outcome('permanent'), { kind: 'park' }), 'parked');
-    assert.deepEqual(calls, ['delivered sip:1@x.test v7', 'attempt sip:1@x.test at 5', 'attempt sip:1@x.test at 9', 'park sip:1@x.test v7']);
+    assert.equal(await recordDecision(store, attempted, outcome('deferred'), { kind: 'defer', retryAt: 11, delayMs: 11 }), 'recorded');
+    assert.deepEqual(calls, ['delivered sip:1@x.test v7', 'attempt sip:1@x.test at 5', 'attempt sip:1@x.test at 9', 'park sip:1@x.test v7', 'attempt sip:1@x.test at 11 (not counted)']);
+  });
+
+  it('defers at the outcome retryAt, never sooner than retryBaseMs nor later than retryMaxMs', () => {
+    const now = 1_000_000;
+    const at = (retryAt: number | undefined) => decide({ outcome: outcome('deferred', retryAt === undefined ? { requests: 0 } : { requests: 0, retryAt }), previousAttempts: 9, now, random: () => 0.5 }, S);
+    assert.deepEqual(at(now + 20_000), { kind: 'defer', retryAt: now + 20_000, delayMs: 20_000 });
+    assert.deepEqual(at(now + 10), { kind: 'defer', retryAt: now + S.retryBaseMs, delayMs: S.retryBaseMs });
+    assert.deepEqual(at(now + 10 * S.retryMaxMs), { kind: 'defer', retryAt: now + S.retryMaxMs, delayMs: S.retryMaxMs });
+    assert.deepEqual(at(undefined), { kind: 'defer', retryAt: now + S.retryBaseMs, delayMs: S.retryBaseMs });
   });
 });

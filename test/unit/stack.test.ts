@@ -36,7 +36,7 @@ describe('SipStack over sip.js UserAgentCore', () => {
     const msg = transport.sent[0] ?? '';
     assert.match(msg, /^PUBLISH sip:1000@pbx\.test SIP\/2\.0\r\n/);
     assert.equal(peekHeader(msg, 'Route'), '<sip:127.0.0.1:5070;lr>');
-    assert.match(peekHeader(msg, 'Via') ?? '', /^SIP\/2\.0\/UDP 127\.0\.0\.1:5099;branch=z9hG4bK[A-Za-z0-9_-]{11}\.[0-9a-z]+;rport$/);
+    assert.match(peekHeader(msg, 'Via') ?? '', /^SIP\/2\.0\/UDP 127\.0\.0\.1:5099;branch=z9hG4bK[A-Za-z0-9_-]{11}\.[0-9a-z]+;rport;oc$/);
     assert.equal(peekHeader(msg, 'User-Agent'), 'mwi-runner/test');
     assert.equal(peekHeader(msg, 'Contact'), undefined);
     assert.equal(peekHeader(msg, 'Content-Type'), 'application/simple-message-summary');
@@ -108,6 +108,23 @@ describe('SipStack over sip.js UserAgentCore', () => {
     transport.deliver(responseTo(second, 200, 'OK', ['SIP-ETag: z']));
     const res = await pending;
     assert.equal(res.kind === 'response' && res.status, 200);
+    await stack.close();
+  });
+
+  it('sends to the explicit hop RFC 3263 chose, for the first request and its digest retry, then forgets it', async () => {
+    const { transport, stack } = makeStack({ auth: { username: 'alice', password: 's3cret' } });
+    const hop = { destination: { host: '10.0.0.7', port: 5080 }, hostName: 'ps.example.test' };
+    const pending = stack.request({ ...publish, hop });
+    await tick();
+    transport.deliver(responseTo(transport.sent[0] ?? '', 401, 'Unauthorized', ['WWW-Authenticate: Digest realm="mwi.test", nonce="n1", algorithm=MD5, qop="auth"']));
+    await tick();
+    transport.deliver(responseTo(transport.sent[1] ?? '', 200, 'OK', ['SIP-ETag: z']));
+    await pending;
+    const other = stack.request(publish);
+    await tick();
+    transport.deliver(responseTo(transport.sent[2] ?? '', 200, 'OK', ['SIP-ETag: y']));
+    await other;
+    assert.deepEqual(transport.hops, [hop, hop, undefined]);
     await stack.close();
   });
 

@@ -6,13 +6,10 @@
 import { isIP } from 'node:net';
 import { ErrorCodes, MwiError, isMwiError } from '../../errors.ts';
 import { peekNextHop } from '../wire.ts';
-import type { Destination, HostResolver } from './transport.ts';
+import type { ExplicitHop, HostResolver } from './transport.ts';
 
-export interface ResolvedHop {
-  destination: Destination;
-  /** The URI's host when it was a name, not an IP literal (TLS SNI and certificate check). */
-  hostName: string | undefined;
-}
+/** The URI's host is kept as hostName when it was a name, not an IP literal (TLS SNI and certificate check). */
+export type ResolvedHop = ExplicitHop;
 
 export async function resolveNextHop(message: string, resolver: HostResolver, defaultPort: number): Promise<ResolvedHop> {
   const hop = peekNextHop(message);

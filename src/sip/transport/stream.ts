@@ -21,7 +21,7 @@ import { ErrorCodes, MwiError } from '../../errors.ts';
 import { resolveNextHop } from './next-hop.ts';
 import { ReconnectBackoff } from './reconnect-backoff.ts';
 import { StreamConnection, type CloseReason } from './stream-connection.ts';
-import type { SipTransport, TransportOptions, TransportStats } from './transport.ts';
+import type { ExplicitHop, SipTransport, TransportOptions, TransportStats } from './transport.ts';
 
 export interface StreamTlsOptions {
   /** Trusted CA certificates (PEM); the system store when absent. */
@@ -97,7 +97,7 @@ export class StreamTransport implements SipTransport {
     return this.#connections.size;
   }
 
-  async send(message: string): Promise<void> {
+  async send(message: string, hop?: ExplicitHop): Promise<void> {
     this.#assertOpen();
     const bytes = Buffer.from(message, 'utf8');
     if (bytes.length > this.#opts.maxMessageBytes) {
@@ -105,7 +105,7 @@ export class StreamTransport implements SipTransport {
         details: { bytes: bytes.length, maxMessageBytes: this.#opts.maxMessageBytes },
       });
     }
-    const { destination, hostName } = await resolveNextHop(message, this.#opts.resolver, this.protocol === 'TLS' ? 5061 : 5060);
+    const { destination, hostName } = hop ?? (await resolveNextHop(message, this.#opts.resolver, this.protocol === 'TLS' ? 5061 : 5060));
     this.#assertOpen();
     const servername = this.#opts.tls?.servername ?? hostName;
     const label = `${isIPv6(destination.host) ? `[${destination.host}]` : destination.host}:${destination.port}`;

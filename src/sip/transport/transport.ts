@@ -13,6 +13,13 @@ export interface Destination {
   readonly port: number;
 }
 
+/** A next hop chosen by the caller (RFC 3263 location happens above the transport). */
+export interface ExplicitHop {
+  readonly destination: Destination;
+  /** The name the address came from: TLS SNI and certificate check; undefined for an IP target. */
+  readonly hostName: string | undefined;
+}
+
 /** Resolves a host name from a URI to an IP address. DNS proper (RFC 3263) plugs in here later. */
 export interface HostResolver {
   resolve(host: string): Promise<string>;
@@ -36,8 +43,8 @@ export interface SipTransport {
   readonly localHost: string;
   readonly localPort: number;
   readonly stats: TransportStats;
-  /** Sends one serialized message; the next hop comes from the message (Route / Request-URI). */
-  send(message: string): Promise<void>;
+  /** Sends one serialized message to `hop`, or else to the next hop the message names (Route / Request-URI). */
+  send(message: string, hop?: ExplicitHop): Promise<void>;
   /** Called with every well-framed inbound message text (not yet parsed). */
   onMessage: ((message: string) => void) | undefined;
   /**

@@ -12,7 +12,7 @@ import { peekHeader, peekMethod, peekStatusCode, peekTopViaBranch } from '../wir
 import { deliver, isKeepAlive, looksLikeSip } from './inbound.ts';
 import { resolveNextHop } from './next-hop.ts';
 import { TimerE } from './timer-e.ts';
-import type { Destination, SipTransport, TransportOptions, TransportStats } from './transport.ts';
+import type { Destination, ExplicitHop, SipTransport, TransportOptions, TransportStats } from './transport.ts';
 
 export interface UdpTransportOptions extends TransportOptions {
   /** RFC 3261 T1 (RTT estimate), 500 by default there. */
@@ -123,7 +123,7 @@ export class UdpTransport implements SipTransport {
     });
   }
 
-  async send(message: string): Promise<void> {
+  async send(message: string, hop?: ExplicitHop): Promise<void> {
     if (this.#closing) throw new MwiError(ErrorCodes.SIP_STACK_CLOSED, 'UDP transport is closed');
     const bytes = Buffer.from(message, 'utf8');
     if (bytes.length > this.#opts.maxMessageBytes) {
@@ -131,7 +131,7 @@ export class UdpTransport implements SipTransport {
         details: { bytes: bytes.length, maxMessageBytes: this.#opts.maxMessageBytes },
       });
     }
-    const { destination } = await resolveNextHop(message, this.#opts.resolver, defaultPort);
+    const { destination } = hop ?? (await resolveNextHop(message, this.#opts.resolver, defaultPort));
     if (this.#closing) throw new MwiError(ErrorCodes.SIP_STACK_CLOSED, 'UDP transport is closed');
     if (isIP(destination.host) !== this.#family) {
       throw transportError(`cannot reach ${destination.host} from a udp${this.#family} socket bound to ${this.#localHost}`, false);

@@ -12,6 +12,7 @@ export const RECORD_ATTEMPT_LUA = `--[[
     ARGV[2]   attempt started at (ms since epoch)
     ARGV[3]   last outcome (JSON)
     ARGV[4]   next due at (ms since epoch), or "" to leave the due time (the lease end)
+    ARGV[5]   "0": do not count it as a failed attempt (a deferral: nothing was sent); else counted
 
   Output:
     "unknown-mailbox"  no such mailbox hash: nothing written
@@ -21,7 +22,9 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   return 'unknown-mailbox'
 end
 redis.call('HSET', KEYS[1], 'la', ARGV[2], 'lo', ARGV[3])
-redis.call('HINCRBY', KEYS[1], 'na', 1)
+if ARGV[5] ~= '0' then
+  redis.call('HINCRBY', KEYS[1], 'na', 1)
+end
 if ARGV[4] ~= '' then
   redis.call('ZADD', KEYS[2], 'XX', ARGV[4], ARGV[1])
 end
