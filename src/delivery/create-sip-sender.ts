@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.ts';
 import type { Clock } from '../clock.ts';
 import { ErrorCodes, MwiError } from '../errors.ts';
-import { createSimpleResolver } from '../sip/host-resolver.ts';
+import { createDns, type Dns } from '../dns/create-dns.ts';
 import { MemoryPublicationStore, type PublicationStore } from '../sip/publication-store.ts';
 import { SipStack } from '../sip/stack.ts';
 import { StreamTransport } from '../sip/transport/stream.ts';
@@ -21,11 +21,14 @@ export interface SipSenderDeps {
   readFile: (path: string) => Buffer;
   store?: PublicationStore;
   resolver?: HostResolver;
+  /** The process's DNS (cache, locator); built from config.dns when absent. */
+  dns?: Dns;
 }
 
 export interface BuiltSender {
   sender: SipMwiSender;
   stack: SipStack;
+  dns: Dns;
 }
 
 function tlsFiles(config: Config, readFile: (path: string) => Buffer) {
@@ -47,7 +50,8 @@ function tlsFiles(config: Config, readFile: (path: string) => Buffer) {
 export async function createSipSender(deps: SipSenderDeps): Promise<BuiltSender> {
   const { config, clock, log } = deps;
   const sip = config.sip;
-  const resolver = deps.resolver ?? createSimpleResolver({ timeoutMs: 2000, tries: 2 });
+  const dns = deps.dns ?? createDns({ config, clock });
+  const resolver = deps.resolver ?? dns.resolver;
   const base = { clock, resolver, bindHost: sip.bindHost, maxMessageBytes: sip.maxMessageBytes };
   const stream = (protocol: 'TCP' | 'TLS') => ({
     ...base,
@@ -85,5 +89,5 @@ export async function createSipSender(deps: SipSenderDeps): Promise<BuiltSender>
     subscriptionState: sip.notifySubscriptionState,
     probeFromUri: sip.fromUri ?? `sip:mwi-runner@${udp.localHost.includes(':') ? `[${udp.localHost}]` : udp.localHost}`,
   });
-  return { sender, stack };
+  return { sender, stack, dns };
 }
