@@ -24,6 +24,7 @@ import type { Logger } from '../log.ts';
 import { storeKeys } from '../store/keys.ts';
 import { RedisMailboxStore } from '../store/redis-mailbox-store.ts';
 import { withRedis } from '../store/redis-unavailable.ts';
+import { jitteredRetryStrategy } from '../store/reconnect.ts';
 import { createStoreClient } from '../store/store-client.ts';
 import { BullDeliveryScheduler } from './bull-scheduler.ts';
 import { ConfigErrorLog } from './config-error-log.ts';
@@ -149,7 +150,7 @@ export async function startDelivery(deps: {
         }
         return report;
       };
-      const workerRedis = new Redis(deps.redisUrl, { maxRetriesPerRequest: null, connectTimeout: 2_000 });
+      const workerRedis = new Redis(deps.redisUrl, { maxRetriesPerRequest: null, connectTimeout: 2_000, retryStrategy: jitteredRetryStrategy });
       workerRedis.on('error', throttledWarn(log, clock, 'worker connection', 'Redis connection error'));
       clients.push(workerRedis);
       const w = new Worker<DeliverJobData>(

@@ -7,6 +7,7 @@
 import { Redis } from 'ioredis';
 
 import { ErrorCodes, MwiError } from '../errors.ts';
+import { jitteredRetryStrategy } from './reconnect.ts';
 
 export interface StoreClientOptions {
   /** redis://[user:password@]host:port[/db] */
@@ -30,6 +31,7 @@ export function storeClientOptions(opts: Omit<StoreClientOptions, 'url'> = {}) {
     // Hundreds of deliveries in flight each make a few small calls: commands issued in the same
     // event-loop turn go out as one pipeline (one write, one read) instead of one round trip each.
     enableAutoPipelining: true,
+    retryStrategy: jitteredRetryStrategy,
   } as const;
 }
 

@@ -20,6 +20,7 @@ import type { MailboxSource } from '../sources/mailbox-source.ts';
 import type { IndexedStore } from '../sources/store-source.ts';
 import { storeKeys } from '../store/keys.ts';
 import { withRedis } from '../store/redis-unavailable.ts';
+import { jitteredRetryStrategy } from '../store/reconnect.ts';
 import { createStoreClient } from '../store/store-client.ts';
 import { createSweepSource } from './create-source.ts';
 import { RedisSweepRunLog, type SweepMode, type SweepRunEnd, type SweepRunRecord } from './run-records.ts';
@@ -169,7 +170,7 @@ export async function startSweep(deps: SweepRuntimeDeps): Promise<SweepRuntime> 
       await withRedis('upsert the sweep scheduler', () =>
         q.upsertJobScheduler(SWEEP_SCHEDULER_ID, { every: sweepTickMs(intervalMs) }, { name: SWEEP_JOB, data: {}, opts: SWEEP_JOB_OPTIONS }),
       );
-      const workerRedis = new Redis(deps.redisUrl, { maxRetriesPerRequest: null, connectTimeout: 2_000 });
+      const workerRedis = new Redis(deps.redisUrl, { maxRetriesPerRequest: null, connectTimeout: 2_000, retryStrategy: jitteredRetryStrategy });
       workerRedis.on('error', (err) => log.debug({ err }, 'sweep worker: Redis connection error'));
       clients.push(workerRedis);
       const w = new Worker(

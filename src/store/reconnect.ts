@@ -1,0 +1,19 @@
+/**
+ * How every Redis connection of ours reconnects: exponential backoff with full jitter, so that
+ * when Redis comes back a fleet of workers (each with a few connections) does not reconnect in
+ * lockstep. ioredis's default (times * 50 ms, capped at 2 s) is deterministic: every process
+ * that lost Redis at the same moment retries at the same moments.
+ */
+export const RECONNECT_BASE_MS = 50;
+export const RECONNECT_MAX_MS = 2_000;
+
+/** Delay before reconnect attempt `times` (1 = the first): uniform in [ceiling / 2, ceiling]. */
+export function reconnectDelayMs(times: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** Math.min(Math.max(times, 1) - 1, 10));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+
+/** For ioredis's `retryStrategy` option: never gives up (a worker waits out an outage). */
+export function jitteredRetryStrategy(times: number): number {
+  return reconnectDelayMs(times);
+}
