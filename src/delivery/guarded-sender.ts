@@ -176,8 +176,23 @@ export class GuardedSender implements MwiSender {
     return deferred(reason, now, now + this.#spread(recheck, recheck / 2));
   }
 
-  probe(target: string, hop?: ExplicitHop): Promise<ProbeOutcome> {
-    return this.#d.inner.probe(target, hop);
+  /**
+   * The sweep's health check of a target: down without sending anything while every hop's
+   * breaker is open (so a sweep queues nothing for it), else an OPTIONS to the first closed hop.
+   */
+  async probe(target: string, hop?: ExplicitHop): Promise<ProbeOutcome> {
+    if (hop) return this.#d.inner.probe(target, hop);
+    let hops: SipHop[];
+    try {
+      hops = await this.#d.locator.locate(this.#target(target));
+    } catch (err) {
+      if (!isMwiError(err)) throw err;
+      return { up: false, reason: `${err.code}: ${err.message}`, elapsedMs: 0 };
+    }
+    for (const h of hops) {
+      if (this.#d.breakers.state(h.key).kind === 'closed') return this.#d.inner.probe(target, explicitHop(h));
+    }
+    return { up: false, reason: `${ErrorCodes.BREAKER_OPEN}: every hop of ${target} is open or isolated`, elapsedMs: 0 };
   }
 
   close(): Promise<void> {

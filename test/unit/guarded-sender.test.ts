@@ -215,6 +215,18 @@ describe('GuardedSender: the protections every PUBLISH passes', () => {
     assert.deepEqual(inner.probed, [{ destination: { host: '10.0.0.1', port: 5060 }, hostName: 'ps.example.test' }]);
   });
 
+  it('probe (the sweep health check) is down without sending while every hop is open, else probes the first closed hop', async () => {
+    const { sender, inner, breakers, clock } = setup([hop('10.0.0.1'), hop('10.0.0.2')]);
+    breakers.states.set('udp:10.0.0.1:5060', { kind: 'open', since: clock.now(), reason: 'timeouts', nextProbeAt: clock.now() + 1000, failedProbes: 0 });
+    assert.equal((await sender.probe('sip:ps.example.test')).up, true);
+    assert.deepEqual(inner.probed, [{ destination: { host: '10.0.0.2', port: 5060 }, hostName: 'ps.example.test' }]);
+    breakers.states.set('udp:10.0.0.2:5060', { kind: 'isolated', since: clock.now(), reason: 'maintenance', actor: 'alice' });
+    const down = await sender.probe('sip:ps.example.test');
+    assert.equal(down.up, false);
+    assert.match(down.reason, /MWI_BREAKER_OPEN/);
+    assert.equal(inner.probed.length, 1);
+  });
+
   it('passes RFC 7339 oc feedback to the gate', async () => {
     const { sender, gate } = setup([hop('10.0.0.1')], {
       '10.0.0.1': { kind: 'delivered', cause: 'response', status: 200, reason: '200 OK', overload: { percent: 30, validityMs: 2000 } },
