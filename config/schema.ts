@@ -11,7 +11,7 @@ import { DEFAULT_ODBC_TABLE, isPlainTableName } from '../src/sources/asterisk-od
 import { mailboxUriTemplateProblem } from '../src/sources/mailbox-uri-template.ts';
 
 /** Dotted paths of settings that must never be logged; each may also come from `<ENV>_FILE`. */
-export const SECRET_PATHS = ['sip.auth.password', 'redis.url', 'api.producerToken', 'sweep.sql.url'] as const;
+export const SECRET_PATHS = ['sip.auth.password', 'redis.url', 'api.producerToken', 'api.operatorToken', 'api.viewerToken', 'api.sessionSecret', 'sweep.sql.url'] as const;
 
 function intBetween(min: number, max: number) {
   const error = `must be an integer between ${min} and ${max}`;
@@ -140,6 +140,14 @@ const apiSchema = section({
   host: host().default('127.0.0.1').describe('Address the HTTP API listens on; loopback unless set.'),
   port: intBetween(0, 65_535).default(8080).describe('Port of the HTTP API; 0 picks a free one.'),
   producerToken: singleLine().optional().describe('Bearer token PBX platforms present to push updates. Secret: prefer MWI_API__PRODUCER_TOKEN_FILE. Without it every state-changing route answers 401.'),
+  operatorToken: singleLine().optional().describe('Bearer token (and dashboard login) of operators: pause, resume, drain, resync, isolate, plus everything a viewer may. Secret: prefer MWI_API__OPERATOR_TOKEN_FILE.'),
+  viewerToken: singleLine().optional().describe('Bearer token (and dashboard login) of viewers: status, mailboxes, metrics, dashboard, read only. Secret: prefer MWI_API__VIEWER_TOKEN_FILE.'),
+  sessionSecret: singleLine()
+    .refine((s) => s.length >= 32, { error: 'must be at least 32 characters' })
+    .optional()
+    .describe('Signs dashboard session cookies; all API processes behind one address need the same one. Unset: a random one per process (sessions end on restart). Secret: prefer MWI_API__SESSION_SECRET_FILE.'),
+  sessionTtlSec: intBetween(60, 604_800).default(28_800).describe('A dashboard login lasts this long.'),
+  loginAttemptsPerMinute: intBetween(1, 1_000).default(10).describe('Dashboard login attempts allowed per client address per minute; more answer 429.'),
   maxBatchUpdates: intBetween(1, 10_000).default(1_000).describe('Most updates one POST /v1/mwi may carry.'),
   bodyLimitBytes: intBetween(1_024, 16_777_216).default(2_097_152).describe('Largest request body accepted, in bytes.'),
 });

@@ -278,7 +278,7 @@ describe('loadConfig errors', () => {
 
 describe('loadConfig secrets', () => {
   it('lists the secret paths', () => {
-    assert.deepEqual([...SECRET_PATHS], ['sip.auth.password', 'redis.url', 'api.producerToken', 'sweep.sql.url']);
+    assert.deepEqual([...SECRET_PATHS], ['sip.auth.password', 'redis.url', 'api.producerToken', 'api.operatorToken', 'api.viewerToken', 'api.sessionSecret', 'sweep.sql.url']);
   });
 
   it('takes a secret directly from env', () => {
