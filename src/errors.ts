@@ -73,6 +73,18 @@ export const ErrorCodes = {
   TARGET_HELD: 'MWI_TARGET_HELD',
   /** No breaker with that id is known to the fleet. */
   BREAKER_NOT_FOUND: 'MWI_BREAKER_NOT_FOUND',
+  /** An operator action (pause, resume, drain, isolate, reset) was given no reason, or a blank one. */
+  CONTROL_REASON_REQUIRED: 'MWI_CONTROL_REASON_REQUIRED',
+  /** An operator action's argument breaks its rule (control characters, too long, bad target, bad duration); `details.field` names it. */
+  CONTROL_INVALID: 'MWI_CONTROL_INVALID',
+  /** HTTP API: the credentials are valid but their role may not use this route (a producer token on GET /metrics, a viewer on POST /v1/pause). */
+  HTTP_FORBIDDEN: 'MWI_HTTP_FORBIDDEN',
+  /** HTTP API: a state-changing request signed in by session cookie lacks the session's CSRF token (X-CSRF-Token or X-XSRF-Token header). */
+  HTTP_CSRF: 'MWI_HTTP_CSRF',
+  /** HTTP API: too many requests from this client address (dashboard login: api.loginAttemptsPerMinute); wait Retry-After seconds. */
+  HTTP_RATE_LIMITED: 'MWI_HTTP_RATE_LIMITED',
+  /** HTTP API: this process was started without what the route needs (control plane, breaker control, resync): wire it, or ask a process that has it. */
+  HTTP_NOT_CONFIGURED: 'MWI_HTTP_NOT_CONFIGURED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -3,13 +3,14 @@ import { InvalidArgumentError } from 'commander';
 import { loadConfig, readTextFile } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import type { Outcome } from '../delivery/outcome.ts';
+import { ErrorCodes, type ErrorCode } from '../errors.ts';
 
 /** Exit codes of `mwi`; stable, documented in the README. */
 export const EXIT = {
   OK: 0,
-  /** The server refused this mailbox for good (permanent outcome). */
+  /** The server refused this mailbox for good (permanent outcome); or the named mailbox or breaker does not exist (MWI_MAILBOX_NOT_FOUND, MWI_BREAKER_NOT_FOUND). */
   PERMANENT: 1,
-  /** Bad command line or configuration. */
+  /** Bad command line or configuration (also: an operator action without --reason, MWI_CONTROL_REASON_REQUIRED; no redis.url, MWI_REDIS_URL_REQUIRED). */
   USAGE: 2,
   /** Retryable failure: timeout, transport error, 503. */
   RETRYABLE: 3,
@@ -22,6 +23,27 @@ export const EXIT = {
   /** Anything unexpected (a bug). */
   INTERNAL: 70,
 } as const;
+
+/** Error codes that mean the command line or configuration is wrong: exit USAGE. */
+const USAGE_CODES: ReadonlySet<ErrorCode> = new Set([
+  ErrorCodes.CONFIG_INVALID,
+  ErrorCodes.CLI_USAGE,
+  ErrorCodes.CONFIG_FILE_UNREADABLE,
+  ErrorCodes.SECRET_UNREADABLE,
+  ErrorCodes.URI_INVALID,
+  ErrorCodes.BODY_INVALID,
+  ErrorCodes.REDIS_URL_REQUIRED,
+  ErrorCodes.CONTROL_REASON_REQUIRED,
+  ErrorCodes.CONTROL_INVALID,
+]);
+
+/** The exit code of an MwiError that reached the top of a command. */
+export function exitCodeForError(code: ErrorCode): number {
+  if (USAGE_CODES.has(code)) return EXIT.USAGE;
+  if (code === ErrorCodes.REDIS_UNAVAILABLE) return EXIT.UNAVAILABLE;
+  if (code === ErrorCodes.MAILBOX_NOT_FOUND || code === ErrorCodes.BREAKER_NOT_FOUND) return EXIT.PERMANENT;
+  return EXIT.INTERNAL;
+}
 
 export interface GlobalOptions {
   config?: string;

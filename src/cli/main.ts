@@ -5,10 +5,15 @@
 import { Command, CommanderError } from 'commander';
 import pkg from '../../package.json' with { type: 'json' };
 import { isMwiError } from '../errors.ts';
-import { EXIT, collectSet } from './common.ts';
+import { registerBreaker } from './breaker.ts';
+import { EXIT, collectSet, exitCodeForError } from './common.ts';
+import { registerDrain } from './drain.ts';
+import { registerMailbox } from './mailbox.ts';
+import { registerPause } from './pause.ts';
 import { registerResync } from './resync.ts';
 import { registerSend } from './send.ts';
 import { registerStart } from './start.ts';
+import { registerStatus } from './status.ts';
 import { registerSweep } from './sweep.ts';
 import { registerUpdate } from './update.ts';
 
@@ -25,6 +30,11 @@ export function buildProgram(): Command {
   registerUpdate(program);
   registerSweep(program);
   registerResync(program);
+  registerPause(program);
+  registerDrain(program);
+  registerStatus(program);
+  registerMailbox(program);
+  registerBreaker(program);
   return program;
 }
 
@@ -37,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     if (isMwiError(err)) {
       process.stderr.write(`mwi: ${err.code}: ${err.message}\n`);
-      return err.code === 'MWI_CONFIG_INVALID' || err.code === 'MWI_CLI_USAGE' || err.code === 'MWI_CONFIG_FILE_UNREADABLE' || err.code === 'MWI_SECRET_UNREADABLE' || err.code === 'MWI_URI_INVALID' || err.code === 'MWI_BODY_INVALID' ? EXIT.USAGE : EXIT.INTERNAL;
+      return exitCodeForError(err.code);
     }
     process.stderr.write(`mwi: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
     return EXIT.INTERNAL;

@@ -28,13 +28,15 @@ export interface DrainState {
 export interface AuditEntry {
   at: number;
   actor: string;
-  /** e.g. pause, resume, drain, undrain, breaker-isolate, breaker-reset, resync. */
+  /** e.g. pause, resume, pause-expire, drain, undrain, breaker-isolate, breaker-reset, resync. */
   action: string;
   /** `global`, a target, a breaker id or a mailbox. */
   subject: string;
   reason: string;
-  /** Where it came from: cli, api, dashboard. */
+  /** Where it came from: cli, api, dashboard (`expiry` for a pause that ended by itself). */
   via: string;
+  /** A pause's automatic end (ms since epoch), when it has one. */
+  until?: number;
 }
 
 export interface ControlSnapshot {

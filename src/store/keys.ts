@@ -3,7 +3,7 @@
  * (default `{mwi}`), so on Redis Cluster they share a slot and one Lua script may touch a whole
  * batch of mailboxes plus the dirty set. The price: the whole store lives on one shard.
  * A BullMQ queue under the same prefix must not be named `mailbox`, `mailboxes`, `dirty`,
- * `publication`, `breaker`, `rate` or start with `sweep-`, `breaker-`, `rate-`, `in-flight` (BullMQ's own keys are `<prefix>:<queue>:...`).
+ * `publication`, `breaker`, `rate` or start with `sweep-`, `breaker-`, `rate-`, `in-flight`, `control-` (BullMQ's own keys are `<prefix>:<queue>:...`).
  */
 import { ErrorCodes, MwiError } from '../errors.ts';
 
@@ -47,6 +47,14 @@ export interface StoreKeys {
   inFlight(id: string): string;
   /** Set: every target with rate state. */
   rateTargets(): string;
+  /** Hash: pause scope (`global` or a target string) -> JSON PauseState; expired entries are removed lazily. */
+  controlPauses(): string;
+  /** String (JSON DrainState): present while drain is on. */
+  controlDrain(): string;
+  /** List (JSON AuditEntry, newest first, capped): every operator action with actor and reason. */
+  controlAudit(): string;
+  /** Pub/sub channel: every pause, resume, expiry and drain change is announced, so workers re-read at once. */
+  controlChannel(): string;
 }
 
 /** The Redis Cluster hash tag of a key: between the first `{` and the next `}`, if non-empty. */
@@ -81,6 +89,10 @@ export function storeKeys(prefix: string = DEFAULT_KEY_PREFIX): StoreKeys {
     rate: (id) => `${prefix}:rate:${id}`,
     inFlight: (id) => `${prefix}:in-flight:${id}`,
     rateTargets: () => `${prefix}:rate-targets`,
+    controlPauses: () => `${prefix}:control-pauses`,
+    controlDrain: () => `${prefix}:control-drain`,
+    controlAudit: () => `${prefix}:control-audit`,
+    controlChannel: () => `${prefix}:control-events`,
   };
 }
 
