@@ -22,7 +22,10 @@ export interface CreateLoggerOptions {
 export const REDACTED = '[redacted]';
 
 /** Key names that are secret wherever they appear (to three levels deep). */
-const SECRET_KEYS = ['password', 'token', 'authorization'] as const;
+const SECRET_KEYS = ['password', 'token', 'authorization', 'cookie', 'sessionSecret', 'csrfToken'] as const;
+
+/** Keys that need bracket notation in a redaction path. */
+const SECRET_QUOTED_KEYS = ['["set-cookie"]', '["x-csrf-token"]', '["x-xsrf-token"]'] as const;
 
 /**
  * Secret settings at the top level, under `config` and one level deeper (so
@@ -31,6 +34,7 @@ const SECRET_KEYS = ['password', 'token', 'authorization'] as const;
 export const REDACT_PATHS: readonly string[] = [
   ...SECRET_PATHS.flatMap((p) => [p, `config.${p}`, `*.${p}`]),
   ...SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]),
+  ...SECRET_QUOTED_KEYS.flatMap((k) => [k, `*${k}`, `*.*${k}`]),
   'headers.authorization',
 ];
 

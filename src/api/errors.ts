@@ -14,12 +14,19 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.HTTP_BATCH_TOO_LARGE]: 400,
   [ErrorCodes.HTTP_MALFORMED_JSON]: 400,
   [ErrorCodes.HTTP_BAD_REQUEST]: 400,
+  [ErrorCodes.CONTROL_REASON_REQUIRED]: 400,
+  [ErrorCodes.CONTROL_INVALID]: 400,
   [ErrorCodes.HTTP_UNAUTHORIZED]: 401,
+  [ErrorCodes.HTTP_FORBIDDEN]: 403,
+  [ErrorCodes.HTTP_CSRF]: 403,
   [ErrorCodes.HTTP_NOT_FOUND]: 404,
   [ErrorCodes.MAILBOX_NOT_FOUND]: 404,
+  [ErrorCodes.BREAKER_NOT_FOUND]: 404,
   [ErrorCodes.HTTP_BODY_TOO_LARGE]: 413,
   [ErrorCodes.HTTP_UNSUPPORTED_MEDIA_TYPE]: 415,
+  [ErrorCodes.HTTP_RATE_LIMITED]: 429,
   [ErrorCodes.REDIS_UNAVAILABLE]: 503,
+  [ErrorCodes.HTTP_NOT_CONFIGURED]: 503,
 };
 
 /** Fastify's own errors, by their `code`. */
@@ -38,7 +45,7 @@ export interface ErrorReply {
   status: number;
   headers: Record<string, string>;
   body: WireErrorBody;
-  /** How loudly to log it: a bug is an error, a refused token or an outage a warning. */
+  /** How loudly to log it: a bug is an error; a refused token, a flood, a CSRF refusal or an outage a warning. */
   level: 'info' | 'warn' | 'error';
 }
 
@@ -54,8 +61,10 @@ export function errorBody(code: string, message: string, path?: string): WireErr
 function reply(status: number, code: ErrorCode, message: string, path?: string): ErrorReply {
   const headers: Record<string, string> = {};
   if (status === 401) headers['www-authenticate'] = 'Bearer realm="mwi-runner"';
-  if (status === 503) headers['retry-after'] = '1';
-  const level = status >= 500 && status !== 503 ? 'error' : status === 401 || status === 503 ? 'warn' : 'info';
+  // Retrying this process cannot help when it lacks the route's dependency.
+  if (status === 503 && code !== ErrorCodes.HTTP_NOT_CONFIGURED) headers['retry-after'] = '1';
+  const loud = status === 401 || status === 429 || status === 503 || code === ErrorCodes.HTTP_CSRF;
+  const level = status >= 500 && status !== 503 ? 'error' : loud ? 'warn' : 'info';
   return { status, headers, body: errorBody(code, message, path), level };
 }
 
@@ -64,7 +73,8 @@ export function errorReply(err: unknown): ErrorReply {
     const status = STATUS_BY_CODE[err.code];
     if (status === undefined) return reply(500, ErrorCodes.HTTP_INTERNAL, 'internal error');
     if (err.code === ErrorCodes.REDIS_UNAVAILABLE) return reply(503, err.code, 'Redis is unavailable: nothing was written, retry later');
-    const path = err.details?.path;
+    // The control plane's own argument errors name their field as details.field.
+    const path = err.details?.path ?? err.details?.field;
     return reply(status, err.code, err.message, typeof path === 'string' ? path : undefined);
   }
   const e = err as { code?: unknown; statusCode?: unknown } | null;

@@ -2,6 +2,7 @@
  * Response bodies of the HTTP API, shared by the server and the typed client (types only).
  * Request bodies are in src/ingest/update-schema.ts (WireUpdate, WireBatch).
  */
+import type { AuditEntry, DrainState, PauseState } from '../control/types.ts';
 import type { OutcomeKind } from '../delivery/outcome.ts';
 import type { WireCounts, WireOtherClasses } from '../ingest/update-schema.ts';
 
@@ -60,4 +61,42 @@ export interface WireMailboxState {
 /** GET /healthz */
 export interface WireHealth {
   status: 'ok';
+}
+
+/** The caller, as GET /v1/status and POST /login name it. */
+export interface WirePrincipal {
+  role: 'producer' | 'viewer' | 'operator';
+  /** What audit entries name: `operator`, or `operator:alice` for a named dashboard session. */
+  actor: string;
+}
+
+/** GET /v1/status */
+export interface WireStatus {
+  principal: WirePrincipal;
+  control: { pauses: PauseState[]; drain: DrainState | null };
+  /** Live state from the process's StatusSource (queue, breakers, rates); null when none is wired. */
+  runtime: Record<string, unknown> | null;
+}
+
+/** POST /login (JSON); the same session also arrives as cookies. */
+export interface WireLogin extends WirePrincipal {
+  expiresAt: number;
+  /** Send it as X-CSRF-Token on every state-changing request made with the session cookie. */
+  csrfToken: string;
+}
+
+/** GET /v1/csrf: null when the caller used a bearer token (which needs none). */
+export interface WireCsrf {
+  csrfToken: string | null;
+}
+
+/** GET /v1/audit, newest first. */
+export interface WireAudit {
+  entries: AuditEntry[];
+}
+
+/** POST /v1/resync */
+export interface WireResync {
+  mailbox: string;
+  result: 'queued' | 'already-queued';
 }

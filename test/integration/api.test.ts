@@ -1,5 +1,5 @@
 // The HTTP ingestion API against a private redis-server: 202 only after the durable write,
-// ordering, batch atomicity and partial mode, auth, the error shape for everything a client can
+// ordering, batch atomicity and partial mode, auth (roles in detail: api-roles.test.ts), the error shape for everything a client can
 // get wrong, 503 fast when Redis dies, and no secret in logs or bodies.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -20,7 +20,9 @@ import { apiUnderTest, type ApiUnderTest } from '../support/api-under-test.ts';
 import { RecordingScheduler, captureLog } from '../support/ingest-fakes.ts';
 
 const TOKEN = 'producer-Tok3n-0f-t3sts';
+const VIEWER = 'viewer-Tok3n-0f-t3sts';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
+const VIEW = { authorization: `Bearer ${VIEWER}` };
 const JSON_HEADERS = { ...AUTH, 'content-type': 'application/json' };
 
 function update(n: number, version: number, extra: Partial<WireUpdate> = {}): WireUpdate {
@@ -61,7 +63,7 @@ describe('HTTP API', { timeout: 60_000 }, () => {
   });
 
   const withApi = (settings: { api?: Record<string, unknown>; targets?: Record<string, unknown> } = {}): ApiUnderTest =>
-    apiUnderTest(client, { api: { producerToken: TOKEN, maxBatchUpdates: 5, ...settings.api }, ...(settings.targets ? { targets: settings.targets } : {}) });
+    apiUnderTest(client, { api: { producerToken: TOKEN, viewerToken: VIEWER, maxBatchUpdates: 5, ...settings.api }, ...(settings.targets ? { targets: settings.targets } : {}) });
 
   describe('POST /v1/mwi', () => {
     it('answers 202 applied only once the update is in Redis, and schedules the mailbox', async () => {
@@ -177,7 +179,7 @@ describe('HTTP API', { timeout: 60_000 }, () => {
       await post(api, update(1, 6, { counts: { new: 0, old: 3 } }));
       await api.store.recordAttempt('sip:1@pbx.test', { kind: 'retryable', reason: 'no final response within 4000 ms', cause: 'timeout', requests: 1, startedAt: startedAt + 10, elapsedMs: 4000 });
 
-      const res = await api.app.inject({ method: 'GET', url: `/v1/mailboxes/${encodeURIComponent('sip:1@pbx.test')}`, headers: AUTH });
+      const res = await api.app.inject({ method: 'GET', url: `/v1/mailboxes/${encodeURIComponent('sip:1@pbx.test')}`, headers: VIEW });
       assert.equal(res.statusCode, 200, res.body);
       assert.equal(res.headers['cache-control'], 'no-store');
       const state = res.json<WireMailboxState>();
@@ -193,16 +195,16 @@ describe('HTTP API', { timeout: 60_000 }, () => {
 
     it('unknown mailbox: 404 MWI_MAILBOX_NOT_FOUND; a bad id: 400 MWI_URI_INVALID; unknown route: 404 MWI_HTTP_NOT_FOUND', async () => {
       const api = withApi();
-      assertError(await api.app.inject({ method: 'GET', url: `/v1/mailboxes/${encodeURIComponent('sip:404@pbx.test')}`, headers: AUTH }), 404, 'MWI_MAILBOX_NOT_FOUND', 'id');
-      assertError(await api.app.inject({ method: 'GET', url: `/v1/mailboxes/${encodeURIComponent('sip:1@pbx.test\r\nX: y')}`, headers: AUTH }), 400, 'MWI_URI_INVALID', 'id');
-      assertError(await api.app.inject({ method: 'GET', url: '/v1/mailboxes/%E0%A4%A', headers: AUTH }), 400, 'MWI_HTTP_BAD_REQUEST');
+      assertError(await api.app.inject({ method: 'GET', url: `/v1/mailboxes/${encodeURIComponent('sip:404@pbx.test')}`, headers: VIEW }), 404, 'MWI_MAILBOX_NOT_FOUND', 'id');
+      assertError(await api.app.inject({ method: 'GET', url: `/v1/mailboxes/${encodeURIComponent('sip:1@pbx.test\r\nX: y')}`, headers: VIEW }), 400, 'MWI_URI_INVALID', 'id');
+      assertError(await api.app.inject({ method: 'GET', url: '/v1/mailboxes/%E0%A4%A', headers: VIEW }), 400, 'MWI_HTTP_BAD_REQUEST');
       assertError(await api.app.inject({ method: 'GET', url: '/v1/nothing', headers: AUTH }), 404, 'MWI_HTTP_NOT_FOUND');
       assertError(await api.app.inject({ method: 'DELETE', url: '/v1/mwi', headers: AUTH }), 404, 'MWI_HTTP_NOT_FOUND');
     });
   });
 
   describe('authentication', () => {
-    it('POST and GET need the bearer token: missing, malformed or wrong answer 401 with WWW-Authenticate; /healthz is open', async () => {
+    it('POST and GET need their bearer token: missing, malformed or wrong answer 401 with WWW-Authenticate; /healthz is open', async () => {
       const api = withApi();
       const body = update(1, 1);
       for (const authorization of [undefined, TOKEN, `Basic ${TOKEN}`, `Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, 'Bearer ', `Bearer ${TOKEN.toUpperCase()}`]) {
@@ -219,7 +221,7 @@ describe('HTTP API', { timeout: 60_000 }, () => {
       assert.deepEqual(health.json(), { status: 'ok' });
     });
 
-    it('without a configured token every POST, GET /v1 and GET /metrics answers 401, whatever the client sends', async () => {
+    it('without configured tokens every POST, GET /v1 and GET /metrics answers 401, whatever the client sends', async () => {
       const api = apiUnderTest(client, { api: { maxBatchUpdates: 5 } });
       for (const authorization of [undefined, 'Bearer ', 'Bearer undefined', `Bearer ${TOKEN}`]) {
         const headers: Record<string, string> = { 'content-type': 'application/json', ...(authorization === undefined ? {} : { authorization }) };
@@ -231,20 +233,23 @@ describe('HTTP API', { timeout: 60_000 }, () => {
       assert.ok(api.logs.records().some((r) => r.level === 'warn' && String(r.msg).includes('producerToken')));
     });
 
-    it('GET /metrics needs the bearer token too (until issue 6 adds a viewer role); with it, Prometheus text without the token', async () => {
+    it('GET /metrics needs a viewer token: none or a wrong one 401, the producer token 403; with it, Prometheus text without the token', async () => {
       const api = withApi();
-      for (const authorization of [undefined, `Bearer ${TOKEN}x`, `Basic ${TOKEN}`]) {
+      for (const authorization of [undefined, `Bearer ${VIEWER}x`, `Basic ${VIEWER}`]) {
         const res = await api.app.inject({ method: 'GET', url: '/metrics', headers: authorization === undefined ? {} : { authorization } });
         assertError(res, 401, 'MWI_HTTP_UNAUTHORIZED');
         assert.ok(!res.body.includes('mwi_sweep'), 'no metrics without the token');
       }
-      const res = await api.app.inject({ method: 'GET', url: '/metrics', headers: AUTH });
+      const producer = await api.app.inject({ method: 'GET', url: '/metrics', headers: AUTH });
+      assertError(producer, 403, 'MWI_HTTP_FORBIDDEN');
+      assert.ok(!producer.body.includes('mwi_sweep'), 'no metrics for a producer');
+      const res = await api.app.inject({ method: 'GET', url: '/metrics', headers: VIEW });
       assert.equal(res.statusCode, 200, res.body);
       assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
       assert.match(res.body, /^# TYPE mwi_sweep_runs_total counter$/m);
       assert.match(res.body, /^mwi_sweep_runs_total\{outcome="completed",mode="sweep"\} 0$/m);
       for (const name of ['mwi_sweep_duration_seconds', 'mwi_sweep_mailboxes_total', 'mwi_sweep_aborted_total', 'mwi_sweep_last_run_end_timestamp_seconds']) assert.ok(res.body.includes(`# TYPE ${name} `), name);
-      assert.ok(!res.body.includes(TOKEN) && !api.logs.text().includes(TOKEN), 'the token is in neither the output nor the logs');
+      for (const token of [TOKEN, VIEWER]) assert.ok(!res.body.includes(token) && !api.logs.text().includes(token), 'no token is in the output or the logs');
     });
 
     it('an unauthenticated request is refused before its body is read (401, not 413 or 400)', async () => {
@@ -305,11 +310,11 @@ describe('HTTP API', { timeout: 60_000 }, () => {
       await send({ method: 'POST', url: '/v1/mwi', headers: JSON_HEADERS, payload: JSON.stringify({ ...update(1, 3), token: TOKEN }) });
       await send({ method: 'POST', url: '/v1/mwi', headers: JSON_HEADERS, payload: `{"token": "${TOKEN}"` });
       await send({ method: 'POST', url: `/v1/mwi?token=${TOKEN}`, headers: JSON_HEADERS, payload: JSON.stringify(update(1, 4)) });
-      await send({ method: 'GET', url: `/v1/mailboxes/${encodeURIComponent('sip:1@pbx.test')}`, headers: AUTH });
+      await send({ method: 'GET', url: `/v1/mailboxes/${encodeURIComponent('sip:1@pbx.test')}`, headers: VIEW });
       await send({ method: 'GET', url: `/nothing/${wrong}`, headers: { authorization: `Bearer ${wrong}` } });
       const logText = api.logs.text();
       assert.ok(logText.length > 0);
-      for (const secret of [TOKEN, wrong, 'Bearer']) {
+      for (const secret of [TOKEN, VIEWER, wrong, 'Bearer']) {
         assert.ok(!logText.includes(secret), `log contains ${secret}`);
         assert.ok(bodies.every((b) => !b.includes(secret)), `a body contains ${secret}`);
       }
@@ -352,14 +357,14 @@ describe('HTTP API when Redis dies', { timeout: 60_000 }, () => {
   });
 
   it('after kill -9: POST and GET answer 503 MWI_REDIS_UNAVAILABLE within 1 s with Retry-After; /healthz stays 200', async (t) => {
-    const api = apiUnderTest(client, { api: { producerToken: TOKEN } });
+    const api = apiUnderTest(client, { api: { producerToken: TOKEN, viewerToken: VIEWER } });
     assert.equal((await post(api, update(1, 1))).statusCode, 202);
     await redis.kill9();
     const timings: number[] = [];
     for (const req of [
       () => post(api, update(1, 2)),
       () => post(api, { updates: [update(2, 1), update(3, 1)] }, { query: '?partial=true' }),
-      () => api.app.inject({ method: 'GET', url: '/v1/mailboxes/sip%3A1%40pbx.test', headers: AUTH }),
+      () => api.app.inject({ method: 'GET', url: '/v1/mailboxes/sip%3A1%40pbx.test', headers: VIEW }),
     ]) {
       const start = performance.now();
       const res = await req();

@@ -23,6 +23,7 @@ import { RecordingScheduler, captureLog } from '../support/ingest-fakes.ts';
 import { runMwi as mwi } from '../support/run-mwi.ts';
 
 const TOKEN = 'client-cli-token';
+const VIEWER = 'client-cli-viewer-token';
 
 
 function update(n: number, version: number, extra: Partial<WireUpdate> = {}): WireUpdate {
@@ -65,7 +66,7 @@ describe('MwiClient and mwi update against a real API', { timeout: 90_000 }, () 
     redis = await startRedis({ label: 'client-cli' });
     client = await createStoreClient({ url: redis.url });
     store = new RedisMailboxStore({ redis: client, keys: storeKeys('{client-cli}') });
-    const config = configSchema.parse({ api: { port: 0, producerToken: TOKEN, maxBatchUpdates: 10 }, targets: { defaultPublishTarget: 'sip:127.0.0.1:5070' } });
+    const config = configSchema.parse({ api: { port: 0, producerToken: TOKEN, viewerToken: VIEWER, maxBatchUpdates: 10 }, targets: { defaultPublishTarget: 'sip:127.0.0.1:5070' } });
     const log = captureLog('warn').log;
     const ingest = new IngestService({ store, scheduler: new RecordingScheduler(), log, maxBatchUpdates: 10, defaultPublishTarget: config.targets.defaultPublishTarget });
     api = await startApi({ config, log, ingest, store });
@@ -83,7 +84,9 @@ describe('MwiClient and mwi update against a real API', { timeout: 90_000 }, () 
       const c = new MwiClient({ baseUrl: api.url, token: TOKEN });
       assert.deepEqual(await c.update(update(1, 5)), { mailbox: 'sip:1@client.test', result: 'applied' });
       assert.deepEqual(await c.update(update(1, 4)), { mailbox: 'sip:1@client.test', result: 'stale' });
-      const state = await c.mailbox('sip:1@client.test');
+      // Reading state back is a viewer's right, not a producer's.
+      await rejectsWith(c.mailbox('sip:1@client.test'), 'MWI_HTTP_FORBIDDEN', 403);
+      const state = await new MwiClient({ baseUrl: api.url, token: VIEWER }).mailbox('sip:1@client.test');
       assert.equal(state.desired?.version, 5);
       assert.deepEqual(state.desired?.route, { mode: 'publish', target: 'sip:127.0.0.1:5060' });
       assert.equal(state.pending, true);
@@ -108,7 +111,7 @@ describe('MwiClient and mwi update against a real API', { timeout: 90_000 }, () 
       assert.equal(unauthorized.retryable, false);
       assert.ok(!unauthorized.message.includes('nope'));
       const c = new MwiClient({ baseUrl: api.url, token: TOKEN });
-      await rejectsWith(c.mailbox('sip:unknown@client.test'), 'MWI_MAILBOX_NOT_FOUND', 404, 'id');
+      await rejectsWith(new MwiClient({ baseUrl: api.url, token: VIEWER }).mailbox('sip:unknown@client.test'), 'MWI_MAILBOX_NOT_FOUND', 404, 'id');
       await rejectsWith(c.update({ ...update(5, 1), mailbox: 'sip:5@client.test\r\nX: y' }), 'MWI_URI_INVALID', 400, 'mailbox');
     });
 

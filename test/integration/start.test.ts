@@ -14,6 +14,7 @@ import { makeWorkDir, REPO_ROOT, spawnManaged, type ManagedProcess } from '../ha
 
 const BIN = path.join(REPO_ROOT, 'bin', 'mwi.ts');
 const TOKEN = 'start-test-producer-token';
+const VIEWER = 'start-test-viewer-token';
 const SHUTDOWN_DEADLINE_MS = 5_000;
 
 interface LogLine {
@@ -42,6 +43,7 @@ function runnerEnv(dataDir: string, extra: Record<string, string> = {}): NodeJS.
     MWI_REDIS__DATA_DIR: dataDir,
     MWI_API__PORT: '0',
     MWI_API__PRODUCER_TOKEN: TOKEN,
+    MWI_API__VIEWER_TOKEN: VIEWER,
     MWI_DELIVERY__SHUTDOWN_DEADLINE_MS: String(SHUTDOWN_DEADLINE_MS),
     ...extra,
   };
@@ -112,7 +114,7 @@ describe('mwi start --demo', () => {
     assert.ok(pidExists(redisPid));
 
     // Every demo mailbox delivered to the simulator: the API shows the simulator's 200 and its ETag.
-    const client = new MwiClient({ baseUrl: apiUrl, token: TOKEN });
+    const client = new MwiClient({ baseUrl: apiUrl, token: VIEWER });
     const mailboxes = ['sip:1000@demo.invalid', 'sip:1001@demo.invalid', 'sip:1002@demo.invalid', 'sip:1003@demo.invalid', 'sip:1004@demo.invalid'];
     for (const mailbox of mailboxes) {
       const state = await until(`${mailbox} delivered`, 15_000 - (Date.now() - started), async () => {
@@ -128,8 +130,8 @@ describe('mwi start --demo', () => {
       assert.equal(state.lastOutcome?.status, 200);
     }
 
-    // One registry for the process, with prom-client's process metrics, behind the token.
-    const metrics = await fetch(`${apiUrl}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    // One registry for the process, with prom-client's process metrics, behind the viewer token.
+    const metrics = await fetch(`${apiUrl}/metrics`, { headers: { authorization: `Bearer ${VIEWER}` } });
     assert.equal(metrics.status, 200);
     const metricsText = await metrics.text();
     assert.match(metricsText, /^mwi_sweep_runs_total\{/m);
