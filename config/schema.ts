@@ -198,6 +198,9 @@ const breakerSchema = section({
   windowMs: intBetween(1_000, 600_000).default(10_000).describe('Evidence (fleet-wide) is judged over this sliding window.'),
   minFailures: intBetween(1, 10_000).default(3).describe('A breaker trips only after at least this many failures in the window (timeouts, transport errors, 503, server-wide 5xx).'),
   failureRatio: ratio('between 0 and 1 (exclusive)').default(0.5).describe('... and when failures are at least this share of the outcomes in the window.'),
+  consecutiveFailures: intBetween(1, 10_000)
+    .default(5)
+    .describe('A breaker also trips after this many failures in a row, fleet-wide (no success between): a server that hangs after a busy, healthy window trips at once instead of waiting for its successes to age out.'),
   probeBaseMs: intBetween(100, 600_000).default(1_000).describe('First wait before the half-open probe (SIP OPTIONS) of an open breaker; doubles per failed probe, jittered.'),
   probeMaxMs: intBetween(1_000, 3_600_000).default(30_000).describe('Longest wait between probes of an open breaker; must be >= breaker.probeBaseMs.'),
   syncMs: intBetween(50, 1_000).default(250).describe('Each worker re-reads the breakers it uses at least this often (transitions are also pushed at once over pub/sub).'),

@@ -14,7 +14,7 @@ import type { Clock } from '../src/clock.ts';
 import type { Outcome } from '../src/delivery/outcome.ts';
 import type { DeliveryRoute, MwiDelivery } from '../src/delivery/sender.ts';
 import { ErrorCodes, isMwiError } from '../src/errors.ts';
-import type { Logger } from '../src/log.ts';
+import type { LineLog } from '../src/log-flood.ts';
 import type { ConfigErrorLog } from '../src/queue/config-error-log.ts';
 import type { DeliveryPermits } from '../src/queue/delivery-permits.ts';
 import { decide, recordDecision, type OutcomeStore, type RetrySettings } from '../src/queue/outcome-policy.ts';
@@ -39,10 +39,16 @@ export interface DrainDeps {
   clock: Clock;
   permits: DeliveryPermits;
   configErrors: Pick<ConfigErrorLog, 'report'>;
-  log: Pick<Logger, 'debug' | 'warn' | 'error'>;
+  /**
+   * A pino Logger fits; give it floodGuard(log, { clock }) (src/log-flood.ts), made once per
+   * process, so a failing target's per-mailbox warn/error lines come out once per interval with a count.
+   */
+  log: Pick<LineLog, 'debug' | 'warn' | 'error'>;
   settings: DrainSettings;
   /** Uniform in [0, 1) for the retry jitter. Default Math.random. */
   random?: () => number;
+  /** A global operator pause is in force: take nothing more (what is in flight finishes). */
+  paused?: () => boolean;
 }
 
 export type DrainStop =
@@ -50,7 +56,9 @@ export type DrainStop =
   | 'idle'
   | 'time'
   /** Shutdown. */
-  | 'signal';
+  | 'signal'
+  /** A global pause: the kick starts draining again once it ends. */
+  | 'paused';
 
 export interface DrainReport {
   /** Mailboxes leased. */
@@ -106,7 +114,7 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
       outcome = await sender.send({ mailbox, summary: desired.summary, route: desired.route });
     } catch (err) {
       // A sender bug must not wedge the mailbox in a lease loop: record it as a retryable failure.
-      log.error({ err, mailbox }, 'sender threw instead of returning an outcome');
+      log.error({ err, mailbox, target: routeTarget(desired.route) }, 'sender threw instead of returning an outcome');
       outcome = { kind: 'retryable', cause: 'transport', reason: `internal error: ${errorMessage(err)}`, requests: 0, startedAt: sendStartedAt, elapsedMs: clock.now() - sendStartedAt };
     }
     report.requests += outcome.requests;
@@ -122,7 +130,7 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
         break;
       case 'park':
         report.parked++;
-        log.warn({ mailbox, status: outcome.status, reason: outcome.reason, result }, 'delivery failed permanently; parked until a newer update');
+        log.warn({ mailbox, target: routeTarget(desired.route), status: outcome.status, reason: outcome.reason, result }, 'delivery failed permanently; parked until a newer update');
         break;
       case 'defer':
         report.deferred++;
@@ -161,6 +169,10 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
       report.stoppedBy = 'signal';
       break;
     }
+    if (deps.paused?.()) {
+      report.stoppedBy = 'paused';
+      break;
+    }
     if (clock.now() - startedAt >= settings.maxRunMs) {
       report.stoppedBy = 'time';
       break;
@@ -195,6 +207,6 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
   await Promise.all(inFlight);
   report.elapsedMs = clock.now() - startedAt;
   if (storeDown !== undefined) throw storeDown;
-  report.more = report.stoppedBy !== 'idle';
+  report.more = report.stoppedBy !== 'idle' && report.stoppedBy !== 'paused';
   return report;
 }

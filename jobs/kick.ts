@@ -8,11 +8,13 @@ export interface KickDeps {
   wake(count: number): Promise<void>;
   batchSize: number;
   slots: number;
+  /** A global operator pause: wake nothing (updates still accumulate, coalesced). */
+  paused?: () => boolean;
 }
 
 export async function kick(deps: KickDeps): Promise<{ due: number; woken: number }> {
   const due = await deps.store.dueCount();
-  if (due === 0) return { due, woken: 0 };
+  if (due === 0 || deps.paused?.()) return { due, woken: 0 };
   // One slot more than the batches due: a slot whose job is stuck on a crashed worker (until
   // BullMQ's stalled check frees it) then cannot hold the work up.
   const woken = Math.min(deps.slots, Math.ceil(due / deps.batchSize) + 1);

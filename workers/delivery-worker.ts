@@ -15,6 +15,7 @@ import { loadConfig, readTextFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { systemClock } from '../src/clock.ts';
 import { createSipSender } from '../src/delivery/create-sip-sender.ts';
+import { startProtections } from '../src/delivery/start-protections.ts';
 import { ErrorCodes, isMwiError } from '../src/errors.ts';
 import { createLogger, maskUrlCredentials } from '../src/log.ts';
 import { startDelivery } from '../src/queue/delivery-runtime.ts';
@@ -70,6 +71,7 @@ async function main(): Promise<number> {
   }
   const publications = new RedisPublicationStore({ redis: publicationsRedis, keys: storeKeys(config.redis.keyPrefix) });
   const built = await createSipSender({ config, clock, log, readFile: (p) => readFileSync(p), store: publications });
+  const protections = await startProtections({ config, clock, log, redis: publicationsRedis, sender: built.sender, dns: built.dns });
   /** A start-up failure: Redis out of reach is exit 69 with one fatal line; anything else propagates. */
   const unreachableRedisOr = (err: unknown): number => {
     if (!isMwiError(err, ErrorCodes.REDIS_UNAVAILABLE)) throw err;
@@ -78,8 +80,9 @@ async function main(): Promise<number> {
   };
   let runtime;
   try {
-    runtime = await startDelivery({ config, log, clock, redisUrl, sender: built.sender });
+    runtime = await startDelivery({ config, log, clock, redisUrl, sender: protections.sender, paused: protections.paused });
   } catch (err) {
+    await protections.close();
     await built.sender.close();
     publicationsRedis.disconnect();
     return unreachableRedisOr(err);
@@ -87,9 +90,10 @@ async function main(): Promise<number> {
   let sweep: SweepRuntime | undefined;
   if (config.sweep.enabled) {
     try {
-      sweep = await startSweep({ config, log, clock, redisUrl, store: runtime.store, scheduler: runtime.scheduler, prober: built.sender });
+      sweep = await startSweep({ config, log, clock, redisUrl, store: runtime.store, scheduler: runtime.scheduler, prober: protections.sender, holdRuns: protections.holdSweeps });
     } catch (err) {
       await runtime.close(config.delivery.shutdownDeadlineMs);
+      await protections.close();
       await built.sender.close();
       publicationsRedis.disconnect();
       return unreachableRedisOr(err);
@@ -115,6 +119,7 @@ async function main(): Promise<number> {
 
   await sweep?.close(deadlineMs);
   await runtime.close(deadlineMs);
+  await protections.close();
   await built.sender.close();
   await publicationsRedis.quit().catch(() => publicationsRedis.disconnect());
   clearTimeout(overrun);

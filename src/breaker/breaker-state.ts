@@ -19,6 +19,13 @@ export interface TripRule {
   minFailures: number;
   /** Share of failures among all outcomes, in (0, 1). */
   failureRatio: number;
+  /** Failures in a row (no success between) that trip whatever the window says. */
+  consecutiveFailures: number;
+}
+
+/** The run rule; the Lua in lua/report.ts computes the same. */
+export function runTrips(failuresInARow: number, rule: TripRule): boolean {
+  return failuresInARow >= rule.consecutiveFailures;
 }
 
 export interface ProbeBackoff {
@@ -29,7 +36,7 @@ export interface ProbeBackoff {
 export const CLOSED: BreakerState = Object.freeze({ kind: 'closed' });
 
 /** The trip rule; the Lua in lua/report.ts computes exactly the same expression. */
-export function shouldTrip(ok: number, failures: number, rule: TripRule): boolean {
+export function shouldTrip(ok: number, failures: number, rule: Pick<TripRule, 'minFailures' | 'failureRatio'>): boolean {
   if (!(failures >= rule.minFailures) || failures <= 0) return false;
   return failures / (Math.max(0, ok) + failures) >= rule.failureRatio;
 }

@@ -14,7 +14,7 @@ import type { Redis } from 'ioredis';
 import type { Clock, TimerHandle } from '../clock.ts';
 import { ErrorCodes, isMwiError } from '../errors.ts';
 import type { StoreKeys } from '../store/keys.ts';
-import { CLOSED, probeDelayMs, shouldTrip } from './breaker-state.ts';
+import { CLOSED, probeDelayMs, runTrips, shouldTrip } from './breaker-state.ts';
 import { EvidenceWindow } from './evidence-window.ts';
 import { probeWithTimeout } from './probe-timeout.ts';
 import { RedisBreakerStore, type BreakerSettings, type StoredBreaker } from './redis-breaker-store.ts';
@@ -63,7 +63,13 @@ interface Entry {
   readonly window: EvidenceWindow;
   pendingOk: number;
   pendingFailures: number;
+  /** Failures recorded after the last pending success (all pending failures when none). */
+  pendingTail: number;
   pendingReason: string;
+  /** This process's own failures in a row (reset by any success). */
+  localRun: number;
+  /** The fleet's run of failures in a row, from the latest report. */
+  fleetRun: number;
   /** Fleet window counts from the latest report, to tell when a failure would trip the fleet. */
   fleetOk: number;
   fleetFailures: number;
@@ -178,20 +184,26 @@ export class RedisFleetBreakers implements FleetBreakers {
     if (evidence.ok) {
       e.window.add(now, 1, 0);
       e.pendingOk++;
+      e.pendingTail = 0;
+      e.localRun = 0;
+      e.fleetRun = 0;
       this.#scheduleFlush(this.#flushIntervalMs);
       return;
     }
     e.window.add(now, 0, 1);
     e.pendingFailures++;
+    e.pendingTail++;
+    e.localRun++;
     e.pendingReason = evidence.reason;
     if (e.effective.kind === 'closed') {
-      if (shouldTrip(e.window.ok, e.window.failures, this.#settings)) {
+      if (shouldTrip(e.window.ok, e.window.failures, this.#settings) || runTrips(e.localRun, this.#settings)) {
         this.#tripLocally(e, now, evidence.reason);
         this.#scheduleFlush(0);
         return;
       }
       const fleetKnown = now - e.fleetAt < this.#settings.windowMs;
-      if (fleetKnown && shouldTrip(e.fleetOk + e.pendingOk, e.fleetFailures + e.pendingFailures, this.#settings)) {
+      const fleetRun = e.pendingOk > 0 ? e.pendingTail : e.fleetRun + e.pendingTail;
+      if (fleetKnown && (shouldTrip(e.fleetOk + e.pendingOk, e.fleetFailures + e.pendingFailures, this.#settings) || runTrips(fleetRun, this.#settings))) {
         this.#scheduleFlush(0);
         return;
       }
@@ -258,6 +270,9 @@ export class RedisFleetBreakers implements FleetBreakers {
         window: new EvidenceWindow(this.#settings.windowMs),
         pendingOk: 0,
         pendingFailures: 0,
+        pendingTail: 0,
+        localRun: 0,
+        fleetRun: 0,
         pendingReason: '',
         fleetOk: 0,
         fleetFailures: 0,
@@ -282,6 +297,9 @@ export class RedisFleetBreakers implements FleetBreakers {
     e.window.clear();
     e.pendingOk = 0;
     e.pendingFailures = 0;
+    e.pendingTail = 0;
+    e.localRun = 0;
+    e.fleetRun = 0;
     e.fleetOk = 0;
     e.fleetFailures = 0;
   }
@@ -513,14 +531,17 @@ export class RedisFleetBreakers implements FleetBreakers {
   async #report(e: Entry): Promise<void> {
     const ok = e.pendingOk;
     const failures = e.pendingFailures;
+    const run = { sawOk: ok > 0, tailFailures: e.pendingTail };
     const carriesTrip = e.local?.awaitingFlush === true;
     e.pendingOk = 0;
     e.pendingFailures = 0;
+    e.pendingTail = 0;
     if (carriesTrip && e.local !== undefined) e.local.awaitingFlush = false;
     try {
-      const reply = await this.#store.report(e.id, this.#clock.now(), ok, failures, e.pendingReason || 'failure', this.#worker);
+      const reply = await this.#store.report(e.id, this.#clock.now(), ok, failures, e.pendingReason || 'failure', this.#worker, run);
       e.fleetOk = reply.okInWindow;
       e.fleetFailures = reply.failuresInWindow;
+      e.fleetRun = reply.failuresInARow;
       e.fleetAt = this.#clock.now();
       // The fleet has judged the evidence of the local trip: its verdict replaces the local view.
       if (carriesTrip && e.local !== undefined && !e.local.awaitingFlush) e.local = undefined;

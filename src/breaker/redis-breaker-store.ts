@@ -34,6 +34,8 @@ export interface StoredBreaker {
 export interface ReportReply extends StoredBreaker {
   okInWindow: number;
   failuresInWindow: number;
+  /** Failures in a row, fleet-wide, after this report (0 once it tripped or while open). */
+  failuresInARow: number;
   /** Set when this report tripped the breaker. */
   transition?: BreakerTransition;
 }
@@ -125,7 +127,8 @@ export class RedisBreakerStore {
   }
 
   /** Adds outcomes to the fleet window of `id`; trips a closed breaker when the rule says so. */
-  async report(id: string, now: number, ok: number, failures: number, reason: string, worker: string): Promise<ReportReply> {
+  /** `run`: whether this batch holds a success, and the failures after its last success. */
+  async report(id: string, now: number, ok: number, failures: number, reason: string, worker: string, run: { sawOk: boolean; tailFailures: number } = { sawOk: ok > 0, tailFailures: ok > 0 ? 0 : failures }): Promise<ReportReply> {
     const k = this.#keys;
     const s = this.#settings;
     const reply = (await this.#run('report', [
@@ -133,9 +136,10 @@ export class RedisBreakerStore {
       id, String(now), String(ok), String(failures), reason, worker,
       String(s.windowMs), String(s.minFailures), String(s.failureRatio),
       String(probeDelayMs(0, s, this.#random)), String(this.#logCap), k.breakerChannel(),
-    ])) as [unknown, number, number, string];
+      run.sawOk ? '1' : '0', String(run.tailFailures), String(s.consecutiveFailures),
+    ])) as [unknown, number, number, string, number];
     const transition = transitionOf(reply[3]);
-    return { ...storedOf(id, reply[0]), okInWindow: Number(reply[1]), failuresInWindow: Number(reply[2]), ...(transition ? { transition } : {}) };
+    return { ...storedOf(id, reply[0]), okInWindow: Number(reply[1]), failuresInWindow: Number(reply[2]), failuresInARow: Number(reply[4] ?? 0), ...(transition ? { transition } : {}) };
   }
 
   /** The stored state of each id, in input order, read at one instant (one round trip). */

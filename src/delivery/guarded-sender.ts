@@ -16,11 +16,12 @@
  * no fleet breaker or rate state per phone.
  */
 import type { FleetBreakers } from '../breaker/types.ts';
+import type { ControlPlane } from '../control/types.ts';
 import type { Clock } from '../clock.ts';
 import type { SipHop, SipLocator } from '../dns/types.ts';
 import { ErrorCodes, isMwiError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { TargetGate } from '../rate/types.ts';
+import type { SendFeedback, TargetGate } from '../rate/types.ts';
 import { parseTarget, type SipTarget } from '../sip/target.ts';
 import type { ExplicitHop, TransportProtocol } from '../sip/transport/transport.ts';
 import { breakerEvidence, rateFeedback, type TimerSettings } from './evidence.ts';
@@ -35,21 +36,35 @@ export interface GuardSettings extends TimerSettings {
   dnsRecheckMs: number;
 }
 
+/** Told about every delivery that reached the wire (metrics: src/metrics). Must not throw or block. */
+export interface DeliveryObserver {
+  /** `hopKey`: the hop the delivery went to; `feedback`: what the rate controller was told (latency, result, retransmissions). */
+  delivered(hopKey: string, outcome: Outcome, feedback: SendFeedback): void;
+  /** A delivery deferred without sending (breaker open, pause, hold, pacing, DNS). */
+  deferred(hopKey: string | undefined, reason: string): void;
+}
+
 export interface GuardedSenderDeps {
   inner: MwiSender;
   locator: SipLocator;
   breakers: FleetBreakers;
   gate: TargetGate;
+  /** Operator pauses (global or per target): checked before every request, synchronously. */
+  control?: Pick<ControlPlane, 'pausedFor'>;
   clock: Clock;
   log: Pick<Logger, 'debug' | 'info' | 'warn'>;
   settings: GuardSettings;
+  observer?: DeliveryObserver;
   /** Uniform in [0, 1). Default Math.random. */
   random?: () => number;
 }
 
+/** A paused mailbox comes back within this long (spread), or at the pause's end if sooner; resume then goes through slow start. */
+const PAUSE_RECHECK_MS = 5_000;
 /** Retry-After jitter: the fleet's deferred deliveries come back over this share of the hold again, not all at its end. */
 const RETRY_AFTER_SPREAD = 0.2;
 const MAX_TARGETS_CACHED = 10_000;
+const MAX_KNOWN_TARGETS = 100;
 
 function explicitHop(hop: SipHop): ExplicitHop {
   return { destination: { host: hop.address, port: hop.port }, hostName: hop.hostName };
@@ -63,6 +78,8 @@ export class GuardedSender implements MwiSender {
   readonly #d: GuardedSenderDeps;
   readonly #random: () => number;
   readonly #targets = new Map<string, SipTarget>();
+  /** Insertion-ordered, most recent last, bounded. */
+  readonly #publishTargets = new Set<string>();
 
   constructor(deps: GuardedSenderDeps) {
     this.#d = deps;
@@ -79,11 +96,22 @@ export class GuardedSender implements MwiSender {
     return t;
   }
 
+  /** Presence servers (PUBLISH target URIs) this process sent to lately, at most `limit`: what /readyz checks. */
+  knownTargets(limit = 20): string[] {
+    return [...this.#publishTargets].slice(-limit);
+  }
+
   #spread(fromMs: number, widthMs: number): number {
     return Math.round(fromMs + this.#random() * widthMs);
   }
 
   async send(delivery: MwiDelivery): Promise<Outcome> {
+    const outcome = await this.#send(delivery);
+    if (outcome.kind === 'deferred') this.#d.observer?.deferred(outcome.hopKey, outcome.reason);
+    return outcome;
+  }
+
+  async #send(delivery: MwiDelivery): Promise<Outcome> {
     const { clock } = this.#d;
     const uri = delivery.route.mode === 'publish' ? delivery.route.target : delivery.route.contact;
     let target: SipTarget;
@@ -99,12 +127,21 @@ export class GuardedSender implements MwiSender {
       return this.#dnsOutcome(err, target);
     }
     if (delivery.route.mode === 'notify') return this.#sendNotify(delivery, hops);
+    if (!this.#publishTargets.has(uri)) {
+      if (this.#publishTargets.size >= MAX_KNOWN_TARGETS) this.#publishTargets.delete(this.#publishTargets.values().next().value ?? '');
+      this.#publishTargets.add(uri);
+    }
 
     let held: Outcome | undefined;
     let failed: Outcome | undefined;
     for (const hop of hops) {
       const now = clock.now();
-      this.#d.breakers.register(hop.key, () => this.#d.inner.probe(target.uri, explicitHop(hop)).then((p) => ({ up: p.up, reason: p.reason })));
+      const pause = this.#d.control?.pausedFor(target.uri, hop.key);
+      if (pause) {
+        const backAt = Math.min(pause.until ?? Infinity, now + this.#spread(PAUSE_RECHECK_MS, PAUSE_RECHECK_MS));
+        return deferred(`paused (${pause.scope}) by ${pause.actor}: ${pause.reason}`, now, backAt);
+      }
+      this.#d.breakers.register(hop.key, () => this.#probeHop(target.uri, hop));
       const state = this.#d.breakers.state(hop.key);
       if (state.kind !== 'closed') {
         const waitMs = state.kind === 'open' ? Math.max(0, state.nextProbeAt - now) : this.#d.settings.probeMaxMs;
@@ -125,7 +162,9 @@ export class GuardedSender implements MwiSender {
         admission.permit.release(undefined);
         throw err;
       }
-      admission.permit.release(outcome.requests > 0 ? rateFeedback(outcome, hop.protocol, this.#d.settings) : undefined);
+      const feedback = outcome.requests > 0 ? rateFeedback(outcome, hop.protocol, this.#d.settings) : undefined;
+      admission.permit.release(feedback);
+      if (feedback) this.#d.observer?.delivered(hop.key, outcome, feedback);
       if (outcome.requests > 0) this.#d.breakers.record(hop.key, breakerEvidence(outcome));
       await this.#afterResponse(hop, outcome);
       const result: Outcome = { ...outcome, hopKey: hop.key };
@@ -135,6 +174,17 @@ export class GuardedSender implements MwiSender {
       this.#d.log.debug({ hop: hop.key, reason: outcome.reason }, 'request failed at this hop; trying the next one');
     }
     return failed ?? held ?? deferred(`${ErrorCodes.BREAKER_OPEN}: no usable hop for ${target.uri}`, clock.now(), clock.now() + this.#d.settings.probeMaxMs);
+  }
+
+  /** The breaker's half-open probe: an OPTIONS to that hop, but nothing at all while a 503 Retry-After holds it. */
+  async #probeHop(uri: string, hop: SipHop): Promise<{ up: boolean; reason: string }> {
+    const holdUntil = this.#d.gate.snapshot(hop.key)?.holdUntil ?? 0;
+    if (holdUntil > this.#d.clock.now()) return { up: false, reason: `held until ${new Date(holdUntil).toISOString()} (Retry-After)` };
+    const p = await this.#d.inner.probe(uri, explicitHop(hop));
+    if (p.retryAfterMs !== undefined && p.retryAfterMs > 0) {
+      await this.#d.gate.hold(hop.key, this.#d.clock.now() + p.retryAfterMs, `503 Retry-After ${Math.round(p.retryAfterMs / 1000)} s (probe)`).catch(() => undefined);
+    }
+    return { up: p.up, reason: p.reason };
   }
 
   async #afterResponse(hop: SipHop, outcome: Outcome): Promise<void> {

@@ -26,6 +26,8 @@ export interface ProbeOutcome {
   status?: number;
   reason: string;
   elapsedMs: number;
+  /** 503 with Retry-After: how long the server asked us to stay away. */
+  retryAfterMs?: number;
 }
 
 export interface MwiSender {

@@ -11,7 +11,7 @@ import { ErrorCodes, MwiError, isMwiError } from '../errors.ts';
 import type { HostResolver } from '../sip/transport/transport.ts';
 import { DnsCache } from './dns-cache.ts';
 import { createCaresClient, type DnsClient } from './dns-client.ts';
-import { alwaysAllow } from './open-guard.ts';
+import { BreakerDnsGuard } from './breaker-guard.ts';
 import { createSipLocator } from './sip-locator.ts';
 import type { DnsGuard, DnsStats, SipLocator } from './types.ts';
 
@@ -21,15 +21,18 @@ export interface Dns {
   locator: SipLocator;
   resolver: HostResolver;
   stats: DnsStats;
+  /** The DNS breaker's seat: allows everything until breakers are attached (when Redis is there). */
+  guard: BreakerDnsGuard;
 }
 
 export function createDns(deps: { config: Config; clock: Clock; guard?: DnsGuard; client?: DnsClient; random?: () => number }): Dns {
   const d = deps.config.dns;
   const client = deps.client ?? createCaresClient({ servers: d.servers, timeoutMs: d.timeoutMs, tries: d.tries, srvTtlSec: d.srvTtlSec });
+  const guard = new BreakerDnsGuard();
   const cache = new DnsCache({
     client,
     clock: deps.clock,
-    guard: deps.guard ?? alwaysAllow,
+    guard: deps.guard ?? guard,
     minTtlSec: d.minTtlSec,
     maxTtlSec: d.maxTtlSec,
     negativeTtlSec: d.negativeTtlSec,
@@ -39,7 +42,7 @@ export function createDns(deps: { config: Config; clock: Clock; guard?: DnsGuard
     maxEntries: d.maxEntries,
   });
   const locator = createSipLocator({ cache, naptr: d.naptr, ...(deps.random ? { random: deps.random } : {}) });
-  return { client, cache, locator, resolver: cachedHostResolver(cache), stats: cache.stats };
+  return { client, cache, locator, resolver: cachedHostResolver(cache), stats: cache.stats, guard };
 }
 
 /** A names to an address through the cache: A first, then AAAA; IP literals and localhost without DNS. */

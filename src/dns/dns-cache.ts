@@ -158,7 +158,7 @@ export class DnsCache {
     const clampedSec = Math.min(this.#o.maxTtlSec, Math.max(this.#o.minTtlSec, ttlSec));
     const records: readonly unknown[] = [...(answer.records as readonly unknown[])];
     this.#store(key, { answer: { records, expiresAtMs: this.#o.clock.now() + clampedSec * SEC_MS }, negative: undefined, hold: undefined });
-    this.#o.guard.recordSuccess();
+    this.#o.guard.recordSuccess({ type, name });
     return { ok: true, records, stale: false };
   }
 
@@ -171,12 +171,12 @@ export class DnsCache {
       const vanished = error.code === ErrorCodes.DNS_NXDOMAIN && (type === 'A' || type === 'AAAA');
       const ttlSec = vanished ? Math.max(this.#o.negativeTtlSec, this.#o.failureRecheckSec) : this.#o.negativeTtlSec;
       this.#store(key, { answer: undefined, negative: { error, expiresAtMs: now + ttlSec * SEC_MS }, hold: undefined });
-      if (vanished) this.#o.guard.recordFailure(`${error.code} ${type} ${name}`);
-      else this.#o.guard.recordSuccess();
+      if (vanished) this.#o.guard.recordFailure(`${error.code} ${type} ${name}`, { type, name });
+      else this.#o.guard.recordSuccess({ type, name });
       return { ok: false, error };
     }
     this.stats.failures++;
-    this.#o.guard.recordFailure(`${error.code} ${type} ${name}`);
+    this.#o.guard.recordFailure(`${error.code} ${type} ${name}`, { type, name });
     const entry = this.#entries.get(key);
     const stale = this.#usableStale(entry, now);
     const holdSec = stale === undefined ? this.#o.failureRecheckSec : Math.max(this.#o.staleTtlSec, this.#o.failureRecheckSec);

@@ -52,7 +52,13 @@ export interface DnsStats {
 export interface DnsGuard {
   /** false while the fleet's DNS breaker is open: serve fresh, stale or negative cache only, do not query. */
   allowsQuery(): boolean;
-  recordSuccess(): void;
+  /** `query`: what was answered (the breaker's probe re-asks a name known to resolve). */
+  recordSuccess(query?: DnsQuery): void;
   /** Evidence that DNS is failing: timeouts, SERVFAIL/REFUSED, unusable answers, and NXDOMAIN for a SIP target. */
-  recordFailure(reason: string): void;
+  recordFailure(reason: string, query?: DnsQuery): void;
+}
+
+export interface DnsQuery {
+  type: 'SRV' | 'NAPTR' | 'A' | 'AAAA';
+  name: string;
 }

@@ -21,6 +21,7 @@ import { kick } from '../../jobs/kick.ts';
 import type { Clock } from '../clock.ts';
 import type { MwiSender } from '../delivery/sender.ts';
 import type { Logger } from '../log.ts';
+import { floodGuard } from '../log-flood.ts';
 import { storeKeys } from '../store/keys.ts';
 import { RedisMailboxStore } from '../store/redis-mailbox-store.ts';
 import { withRedis } from '../store/redis-unavailable.ts';
@@ -94,6 +95,8 @@ export async function startDelivery(deps: {
   redisUrl: string;
   sender: MwiSender;
   workers?: boolean;
+  /** A global operator pause is in force (ControlPlane): drains take nothing, the kick wakes none. */
+  paused?: () => boolean;
 }): Promise<{ scheduler: DeliveryScheduler; store: RedisMailboxStore; close(deadlineMs?: number): Promise<void> }> {
   const { config, clock, sender } = deps;
   const log = deps.log.child({ component: 'delivery' });
@@ -101,6 +104,7 @@ export async function startDelivery(deps: {
   const prefix = config.redis.keyPrefix;
   const clients: Redis[] = [];
   const stop = new AbortController();
+  let flushDrainLog: (() => void) | undefined;
   let queue: Queue<DeliverJobData> | undefined;
   let worker: Worker<DeliverJobData> | undefined;
 
@@ -127,19 +131,23 @@ export async function startDelivery(deps: {
       if (d.leaseMs < longestDeliveryMs) {
         log.warn({ leaseMs: d.leaseMs, longestDeliveryMs }, 'delivery.leaseMs is shorter than one delivery can take: slow deliveries may overlap');
       }
+      const drainLog = floodGuard(log, { clock });
+      flushDrainLog = () => drainLog.flush();
       const drainDeps: DrainDeps = {
         store,
         sender,
         clock,
         permits: new DeliveryPermits(d.concurrency),
         configErrors: new ConfigErrorLog({ log, clock }),
-        log,
+        // One per process: a failing target's per-mailbox lines come out once per interval, with a count.
+        log: drainLog,
+        ...(deps.paused ? { paused: deps.paused } : {}),
         settings: { batchSize: d.batchSize, leaseMs: d.leaseMs, maxRunMs: DRAIN_MAX_RUN_MS, retryBaseMs: d.retryBaseMs, retryMaxMs: d.retryMaxMs },
       };
       const run = async (job: Job<DeliverJobData>): Promise<unknown> => {
         if (job.name === KICK_JOB) {
           if (stop.signal.aborted) return { due: 0, woken: 0 };
-          return kick({ store, wake: (n) => scheduler.wake(n), batchSize: d.batchSize, slots: scheduler.slots });
+          return kick({ store, wake: (n) => scheduler.wake(n), batchSize: d.batchSize, slots: scheduler.slots, ...(deps.paused ? { paused: deps.paused } : {}) });
         }
         const { slot } = job.data as DrainJobData;
         const report = await drain(drainDeps, stop.signal);
@@ -202,6 +210,7 @@ export async function startDelivery(deps: {
         }
         await settledWithin([scheduler.close()], left(), clock);
         await settledWithin([q.close().catch((err: unknown) => log.warn({ err }, 'closing the queue failed'))], left(), clock);
+        flushDrainLog?.();
         await Promise.all(clients.reverse().map((c) => quit(c, Math.min(QUIT_TIMEOUT_MS, left()), clock)));
       })();
       return closing;

@@ -194,7 +194,9 @@ export function nextRate(state: RateState, w: WindowStats, s: RateSettings): Rat
     const ratePerSec = limit(Math.max(st.ratePerSec, Math.min(st.ratePerSec * SLOW_START_FACTOR, st.ssthreshPerSec)));
     return { ...measured, ratePerSec, phase: ratePerSec >= st.ssthreshPerSec ? 'avoidance' : 'slow-start' };
   }
-  const stepPerSec = Math.max(1, st.ssthreshPerSec * ADDITIVE_STEP_FRACTION);
+  // At least half the slow-start rate per interval: after an early slow-start exit at a low rate
+  // (a latency blip as a server recovers) 5% of a small ssthresh would take minutes to climb.
+  const stepPerSec = Math.max(1, st.ssthreshPerSec * ADDITIVE_STEP_FRACTION, s.initialPerSec / 2);
   // Binary search back toward the capacity last measured (BIC), then probe past it by the step.
   const towardCapacityPerSec = (st.capacityPerSec - st.ratePerSec) / 2;
   return { ...measured, ratePerSec: limit(st.ratePerSec + Math.max(stepPerSec, towardCapacityPerSec)) };

@@ -4,6 +4,7 @@
  * silence, a transport error or 503 means down.
  */
 import type { Clock } from '../clock.ts';
+import { parseRetryAfterMs } from './classify.ts';
 import type { SipRequester } from './stack.ts';
 import type { SipTarget } from './target.ts';
 import type { ExplicitHop } from './transport/transport.ts';
@@ -13,6 +14,8 @@ export interface ProbeResult {
   status?: number;
   reason: string;
   elapsedMs: number;
+  /** 503 with Retry-After: how long the server asked us to stay away. */
+  retryAfterMs?: number;
 }
 
 export async function probeTarget(stack: SipRequester, clock: Clock, target: SipTarget, fromUri: string, hop?: ExplicitHop): Promise<ProbeResult> {
@@ -30,5 +33,6 @@ export async function probeTarget(stack: SipRequester, clock: Clock, target: Sip
   const elapsedMs = clock.now() - startedAt;
   if (result.kind === 'timeout') return { up: false, reason: 'no answer', elapsedMs };
   if (result.kind === 'transport-error') return { up: false, reason: result.error.message, elapsedMs };
-  return { up: result.status !== 503, status: result.status, reason: `${result.status} ${result.reason}`.trim(), elapsedMs };
+  const retryAfterMs = result.status === 503 ? parseRetryAfterMs(result.header('Retry-After')) : undefined;
+  return { up: result.status !== 503, status: result.status, reason: `${result.status} ${result.reason}`.trim(), elapsedMs, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
 }

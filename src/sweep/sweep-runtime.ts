@@ -54,6 +54,8 @@ export interface SweepRuntimeDeps {
   identity?: { host: string; pid: number };
   /** Told how each run of this process ended (the metrics: src/metrics/sweep-metrics.ts). */
   onRunEnd?: (end: SweepRunEnd) => void;
+  /** Why scheduled runs must not start now (an operator drain or global pause), or undefined. */
+  holdRuns?: () => string | undefined;
 }
 
 export interface RunNowOptions {
@@ -177,6 +179,11 @@ export async function startSweep(deps: SweepRuntimeDeps): Promise<SweepRuntime> 
         SWEEP_QUEUE,
         (job: Job): Promise<SweepTickResult> => {
           if (stop.signal.aborted) return Promise.resolve({ outcome: 'not-due', dueAt: clock.now() });
+          const held = deps.holdRuns?.();
+          if (held !== undefined) {
+            log.info({ reason: held }, 'scheduled sweep not started');
+            return Promise.resolve({ outcome: 'not-due', dueAt: clock.now() });
+          }
           return sweepTick({ intervalMs, run: (opts) => run(opts) }, { updateProgress: (p) => job.updateProgress(p) });
         },
         {

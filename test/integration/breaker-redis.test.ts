@@ -16,7 +16,7 @@ import { createStoreClient } from '../../src/store/store-client.ts';
 import { startRedis, type RedisHandle } from '../harness/redis.ts';
 
 const TARGET = 'udp:10.0.0.5:5060';
-const SETTINGS: BreakerSettings = { windowMs: 10_000, minFailures: 3, failureRatio: 0.5, probeBaseMs: 100, probeMaxMs: 1_000, syncMs: 50 };
+const SETTINGS: BreakerSettings = { windowMs: 10_000, minFailures: 3, failureRatio: 0.5, consecutiveFailures: 10_000, probeBaseMs: 100, probeMaxMs: 1_000, syncMs: 50 };
 /** Probes far in the future: tests about trips and sync are not disturbed by probes. */
 const NO_PROBES: Partial<BreakerSettings> = { probeBaseMs: 60_000, probeMaxMs: 60_000 };
 
@@ -234,6 +234,26 @@ describe('fleet breakers on a shared Redis', { timeout: 60_000 }, () => {
       await waitFor(() => a.breakers.state(TARGET).kind === 'open' && b.breakers.state(TARGET).kind === 'open', 2_000, 'fleet trip');
       assert.deepEqual(b.transitions.map((t) => [t.to, t.local, t.reason]), [['open', true, '503']]);
       assert.deepEqual(a.transitions.map((t) => [t.to, t.local]), [['open', false]]);
+    });
+
+    it('failures in a row trip the fleet even after a busy window of successes; a success in between restarts the run', async () => {
+      const keys = freshKeys();
+      const a = await h.worker('host-a:1', keys, { ...NO_PROBES, consecutiveFailures: 5 });
+      const b = await h.worker('host-b:2', keys, { ...NO_PROBES, consecutiveFailures: 5 });
+      a.breakers.register(TARGET, DOWN);
+      b.breakers.register(TARGET, DOWN);
+      for (let i = 0; i < 200; i++) a.breakers.record(TARGET, { ok: true });
+      for (let i = 0; i < 3; i++) a.breakers.record(TARGET, { ok: false, reason: 'timeout' });
+      a.breakers.record(TARGET, { ok: true });
+      await waitFor(async () => (await a.breakers.list())[0]?.failuresInWindow === 3, 2_000, 'A evidence flushed');
+      // Three in a row on B (the fleet run is 3: A's success ended A's run), then two more on A: five in a row.
+      for (let i = 0; i < 3; i++) b.breakers.record(TARGET, { ok: false, reason: 'timeout' });
+      await waitFor(async () => (await a.breakers.list())[0]?.failuresInWindow === 6, 2_000, 'B evidence flushed');
+      assert.equal(a.breakers.state(TARGET).kind, 'closed', 'the window ratio (6 of 207) alone does not trip');
+      for (let i = 0; i < 2; i++) a.breakers.record(TARGET, { ok: false, reason: 'timeout' });
+      await waitFor(() => a.breakers.state(TARGET).kind === 'open' && b.breakers.state(TARGET).kind === 'open', 2_000, 'fleet trip by the run');
+      const [info] = await a.breakers.list();
+      assert.equal(info?.okInWindow, 201);
     });
 
     it('ok evidence keeps the breaker closed on every worker', async () => {

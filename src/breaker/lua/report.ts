@@ -26,9 +26,15 @@ export const REPORT_LUA = `--[[
     ARGV[10]  openDelayMs (first probe wait, jittered by the caller)
     ARGV[11]  log cap (entries kept)
     ARGV[12]  channel the id is published on
+    ARGV[13]  "1" if this report holds a success (then the run of failures restarts), else "0"
+    ARGV[14]  failures after this report's last success (all of them if it holds none)
+    ARGV[15]  consecutiveFailures: a run this long trips whatever the window says
 
   Output:
-    { breaker hash as HGETALL, ok in window, failures in window, transition JSON or '' }
+    { breaker hash as HGETALL, ok in window, failures in window, transition JSON or '', failures in a row }
+
+  The run of failures in a row lives in the breaker hash (field run) and only grows while the
+  breaker is closed: it starts from 0 after every close.
 ]]
 ${BREAKER_LUA_LIB}
 local id, now = ARGV[1], tonumber(ARGV[2])
@@ -65,9 +71,20 @@ end
 redis.call('SADD', KEYS[3], id)
 
 local transition = ''
-if breakerKind(KEYS[1]) == 'closed' and fail >= minFailures and fail > 0 and fail / (ok + fail) >= failureRatio then
-  writeOpen(KEYS[1], now, ARGV[5], now + tonumber(ARGV[10]))
-  transition = logTransition(KEYS[1], KEYS[4], ARGV[11], ARGV[12], id, 'closed', 'open', now, ARGV[5], ARGV[6], '')
+local run = 0
+if breakerKind(KEYS[1]) == 'closed' then
+  if ARGV[13] == '1' then
+    run = tonumber(ARGV[14])
+  else
+    run = (tonumber(redis.call('HGET', KEYS[1], 'run')) or 0) + tonumber(ARGV[14])
+  end
+  local byWindow = fail >= minFailures and fail > 0 and fail / (ok + fail) >= failureRatio
+  if byWindow or run >= tonumber(ARGV[15]) then
+    writeOpen(KEYS[1], now, ARGV[5], now + tonumber(ARGV[10]))
+    transition = logTransition(KEYS[1], KEYS[4], ARGV[11], ARGV[12], id, 'closed', 'open', now, ARGV[5], ARGV[6], '')
+    run = 0
+  end
 end
-return { redis.call('HGETALL', KEYS[1]), ok, fail, transition }
+redis.call('HSET', KEYS[1], 'run', run)
+return { redis.call('HGETALL', KEYS[1]), ok, fail, transition, run }
 `;
