@@ -4,6 +4,7 @@
  */
 import { ErrorCodes } from '../errors.ts';
 import { apiError } from './errors.ts';
+import type { ReadinessReport } from './readiness.ts';
 
 /**
  * Extra live state for GET /v1/status (queue depth, breakers, rates, ...), served as `runtime`.
@@ -23,6 +24,12 @@ export interface BreakerControl {
  * (nothing stored: 404).
  */
 export type ResyncMailbox = (mailbox: string) => Promise<'queued' | 'already-queued' | 'no-desired-state'>;
+
+/**
+ * GET /readyz: can this host reach Redis, DNS and every presence target? createReadiness
+ * (readiness.ts) over the checks of readiness-checks.ts fits; it caches, so callers may poll.
+ */
+export type ReadinessSource = () => Promise<ReadinessReport>;
 
 export function required<T>(seam: T | undefined, what: string): T {
   if (seam === undefined) throw apiError(ErrorCodes.HTTP_NOT_CONFIGURED, `this API process has no ${what}`);

@@ -4,7 +4,7 @@ import type { IngestService } from '../ingest/ingest-service.ts';
 import type { Logger } from '../log.ts';
 import type { TokenRoles } from './auth.ts';
 import type { RouteSpec } from './handler.ts';
-import type { BreakerControl, ResyncMailbox, StatusSource } from './operator-seams.ts';
+import type { BreakerControl, ReadinessSource, ResyncMailbox, StatusSource } from './operator-seams.ts';
 import { getAudit } from './routes/get-audit.ts';
 import { getCsrf } from './routes/get-csrf.ts';
 import { getMailbox, type MailboxReader } from './routes/get-mailbox.ts';
@@ -12,6 +12,7 @@ import { getMetrics, type MetricsSource } from './routes/get-metrics.ts';
 import { getStatus } from './routes/get-status.ts';
 import { healthz } from './routes/healthz.ts';
 import { getLoginPage } from './routes/login-page.ts';
+import { readyz } from './routes/readyz.ts';
 import { postLogin, postLogout } from './routes/login.ts';
 import { postPause, postResume } from './routes/pause.ts';
 import { postBreaker } from './routes/post-breaker.ts';
@@ -33,12 +34,14 @@ export interface RouteDeps {
   status?: StatusSource;
   breakers?: BreakerControl;
   resync?: ResyncMailbox;
+  readiness?: ReadinessSource;
 }
 
 export function routeTable(deps: RouteDeps): RouteSpec[] {
   const { control } = deps;
   return [
     { method: 'GET', url: '/healthz', role: 'public', handler: healthz },
+    { method: 'GET', url: '/readyz', role: 'public', handler: readyz(deps.readiness) },
     { method: 'GET', url: '/login', role: 'public', handler: getLoginPage },
     { method: 'POST', url: '/login', role: 'public', acceptsForm: true, perClientPerMinute: deps.loginAttemptsPerMinute, handler: postLogin(deps) },
     { method: 'POST', url: '/logout', role: 'public', acceptsForm: true, handler: postLogout },

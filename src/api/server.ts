@@ -22,7 +22,7 @@ import { tokenRoles, type RoleTokens } from './auth.ts';
 import { apiError, errorReply, type ErrorReply } from './errors.ts';
 import { createGuard, type Guard } from './guard.ts';
 import type { ApiRequest, RouteSpec } from './handler.ts';
-import type { BreakerControl, ResyncMailbox, StatusSource } from './operator-seams.ts';
+import type { BreakerControl, ReadinessSource, ResyncMailbox, StatusSource } from './operator-seams.ts';
 import type { SessionRole } from './roles.ts';
 import { routeTable, type RouteDeps } from './route-table.ts';
 import type { MailboxReader } from './routes/get-mailbox.ts';
@@ -58,6 +58,8 @@ export interface ApiDeps {
   /** Breaker isolate/reset (FleetBreakers itself: the route audits through `control`). */
   breakers?: BreakerControl;
   resync?: ResyncMailbox;
+  /** Checks for GET /readyz (createReadiness); without it /readyz answers 503 MWI_HTTP_NOT_CONFIGURED. */
+  readiness?: ReadinessSource;
   /** Plugins served behind the guard (the dashboard). */
   mounts?: GuardedMount[];
   /** Where a form login lands; default /v1/status until a dashboard is mounted. */

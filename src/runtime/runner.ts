@@ -10,8 +10,17 @@ import { readFileSync } from 'node:fs';
 
 import type { Config } from '../../config/schema.ts';
 import { startApi } from '../api/server.ts';
+import { RedisControlPlane } from '../control/redis-control-plane.ts';
+import { dashboardOnRedis } from '../dashboard/dashboard-mount.ts';
+import { operatorSeams, readinessChecks } from './operator-seams.ts';
+import { createReadiness } from '../api/readiness.ts';
+import type { GuardedSender } from '../delivery/guarded-sender.ts';
+import type { DnsClient } from '../dns/dns-client.ts';
+import { deliveryObserver } from '../metrics/delivery-metrics.ts';
+import { attachRuntimeCollectors, countRedisReconnects, type QueueDepth, type RuntimeSources } from '../metrics/runtime-collectors.ts';
 import type { Clock } from '../clock.ts';
 import { createSipSender } from '../delivery/create-sip-sender.ts';
+import { startProtections } from '../delivery/start-protections.ts';
 import type { MwiSender } from '../delivery/sender.ts';
 import { IngestService } from '../ingest/ingest-service.ts';
 import { maskUrlCredentials, type Logger } from '../log.ts';
@@ -77,17 +86,40 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
       failed = redis.died;
     }
 
+    // Pauses, drain and audit: one control plane per process, shared by its API and its workers.
+    const opsRedis = await createStoreClient({ url: redisUrl, onError: (err) => log.debug({ err }, 'operator store: Redis connection error') });
+    stack.push({ name: 'operator store', close: () => opsRedis.quit().then(() => undefined, () => opsRedis.disconnect()) });
+    const control = new RedisControlPlane({ redis: opsRedis, keys: storeKeys(config.redis.keyPrefix), clock, log: log.child({ component: 'control' }) });
+    stack.push({ name: 'control plane', close: () => control.close() });
+    await control.refresh().catch((err: unknown) => log.warn({ err }, 'could not read pauses at start; they apply as soon as Redis answers'));
+    const offOpsReconnects = countRedisReconnects(opsRedis, metrics, 'operator');
+    stack.push({ name: 'reconnect counter', close: () => Promise.resolve(offOpsReconnects()) });
+    const runtimeSources: RuntimeSources = { control, clock };
+
     let sender = apiOnlySender;
+    let guarded: GuardedSender | undefined;
+    let dnsClient: DnsClient | undefined;
+    let paused: (() => boolean) | undefined;
+    let holdSweeps: (() => string | undefined) | undefined;
     if (opts.workers) {
       const publicationsRedis = await createStoreClient({ url: redisUrl, onError: (err) => log.debug({ err }, 'publication store: Redis connection error') });
       stack.push({ name: 'publication store', close: () => publicationsRedis.quit().then(() => undefined, () => publicationsRedis.disconnect()) });
       const publications = new RedisPublicationStore({ redis: publicationsRedis, keys: storeKeys(config.redis.keyPrefix) });
       const built = await createSipSender({ config, clock, log, readFile: (p) => readFileSync(p), store: publications });
       stack.push({ name: 'sip sender', close: () => built.sender.close() });
-      sender = built.sender;
+      const protections = await startProtections({ config, clock, log, redis: publicationsRedis, sender: built.sender, dns: built.dns, control, observer: deliveryObserver(metrics.delivery) });
+      stack.push({ name: 'protections', close: () => protections.close() });
+      const offReconnects = countRedisReconnects(publicationsRedis, metrics, 'publications');
+      stack.push({ name: 'reconnect counter', close: () => Promise.resolve(offReconnects()) });
+      Object.assign(runtimeSources, { gate: protections.gate, breakers: protections.breakers, dnsBreakers: protections.dnsBreakers, dns: built.dns });
+      guarded = protections.sender;
+      dnsClient = built.dns.client;
+      sender = protections.sender;
+      paused = protections.paused;
+      holdSweeps = protections.holdSweeps;
     }
 
-    const delivery = await startDelivery({ config, log, clock, redisUrl, sender, workers: opts.workers });
+    const delivery = await startDelivery({ config, log, clock, redisUrl, sender, workers: opts.workers, ...(paused ? { paused } : {}) });
     stack.push({ name: 'delivery', close: (ms) => delivery.close(ms) });
     const ingest = new IngestService({
       store: delivery.store,
@@ -107,6 +139,7 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
         store: delivery.store,
         scheduler: delivery.scheduler,
         prober: sender,
+        ...(holdSweeps ? { holdRuns: holdSweeps } : {}),
         onRunEnd: (end) => recordSweepRunEnd(metrics.sweep, end),
       });
       stack.push({ name: 'sweep', close: (ms) => started.close(ms) });
@@ -114,7 +147,23 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
     } else if (config.sweep.enabled) {
       log.info('sweep.enabled: the sweep runs in the delivery worker processes (it probes presence servers with their SIP sender)');
     }
-    const api = await startApi({ config, log, ingest, store: delivery.store, metrics: metrics.registry });
+    const seams = operatorSeams({ config, redisUrl, redis: opsRedis, clock, store: delivery.store, scheduler: delivery.scheduler, control });
+    const readiness = createReadiness({ clock, checks: () => readinessChecks({ config, redis: opsRedis, sender: guarded, dns: dnsClient }) });
+    runtimeSources.readiness = readiness;
+    runtimeSources.queueDepth = async () => (await seams.status()).queue as QueueDepth;
+    const detachCollectors = attachRuntimeCollectors(metrics, runtimeSources);
+    stack.push({ name: 'metrics collectors', close: () => Promise.resolve(detachCollectors()) });
+    const api = await startApi({
+      config,
+      log,
+      ingest,
+      store: delivery.store,
+      metrics: metrics.registry,
+      clock,
+      readiness,
+      ...seams,
+      ...dashboardOnRedis({ redis: opsRedis, keyPrefix: config.redis.keyPrefix }),
+    });
     stack.push({ name: 'api', close: () => api.close() });
     return {
       apiUrl: api.url,

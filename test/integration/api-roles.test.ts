@@ -66,6 +66,7 @@ async function login(api: OperatorApi, role: 'viewer' | 'operator', user?: strin
 // What each route must require. A route added to the table without a line here fails the first test.
 const EXPECTED_ROLE: Record<string, RouteRole> = {
   'GET /healthz': 'public',
+  'GET /readyz': 'public',
   'GET /login': 'public',
   'POST /login': 'public',
   'POST /logout': 'public',
@@ -86,6 +87,7 @@ const EXPECTED_ROLE: Record<string, RouteRole> = {
 /** A valid request per route and the status it gets when allowed. */
 const SAMPLES: Record<string, { url: string; payload?: object; ok: number }> = {
   'GET /healthz': { url: '/healthz', ok: 200 },
+  'GET /readyz': { url: '/readyz', ok: 200 },
   'GET /login': { url: '/login', ok: 200 },
   'POST /login': { url: '/login', payload: { token: TOKENS.viewer }, ok: 200 },
   'POST /logout': { url: '/logout', ok: 204 },
@@ -386,8 +388,8 @@ describe('operator routes', () => {
   });
 
   it('without the control plane, breaker control or resync seam, their routes answer 503 MWI_HTTP_NOT_CONFIGURED without Retry-After', async () => {
-    const api = withApi({ without: ['control', 'breakers', 'resync'] });
-    for (const key of ['GET /v1/status', 'GET /v1/audit', 'POST /v1/pause', 'POST /v1/resume', 'POST /v1/drain', 'POST /v1/breakers/:id/isolate', 'POST /v1/breakers/:id/reset', 'POST /v1/resync']) {
+    const api = withApi({ without: ['control', 'breakers', 'resync', 'readiness'] });
+    for (const key of ['GET /readyz', 'GET /v1/status', 'GET /v1/audit', 'POST /v1/pause', 'POST /v1/resume', 'POST /v1/drain', 'POST /v1/breakers/:id/isolate', 'POST /v1/breakers/:id/reset', 'POST /v1/resync']) {
       const sample = SAMPLES[key];
       assert.ok(sample);
       const res = await api.app.inject({ method: key.startsWith('GET') ? 'GET' : 'POST', url: sample.url, headers: bearer('operator'), ...(sample.payload === undefined ? {} : { payload: sample.payload }) });

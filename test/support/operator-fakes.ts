@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 
 import { configSchema, type Config } from '../../config/schema.ts';
 import { buildApi, type ApiDeps, type GuardedMount } from '../../src/api/server.ts';
-import type { BreakerControl, ResyncMailbox, StatusSource } from '../../src/api/operator-seams.ts';
+import type { BreakerControl, ReadinessSource, ResyncMailbox, StatusSource } from '../../src/api/operator-seams.ts';
 import { FakeClock } from '../../src/clock.ts';
 import type { AuditEntry, ControlPlane, ControlSnapshot, DrainState, PauseScope, PauseState } from '../../src/control/types.ts';
 import { ErrorCodes, MwiError } from '../../src/errors.ts';
@@ -142,9 +142,20 @@ export interface OperatorApiOptions {
   /** api.* settings over the defaults of the caller. */
   api?: Record<string, unknown>;
   /** Leave these seams out (their routes answer 503). */
-  without?: Array<'control' | 'breakers' | 'resync' | 'status'>;
+  without?: Array<'control' | 'breakers' | 'resync' | 'status' | 'readiness'>;
   status?: StatusSource;
+  /** Default: Redis, DNS and one target, all ok. */
+  readiness?: ReadinessSource;
   mounts?: GuardedMount[];
+}
+
+function readyFake(clock: FakeClock): ReadinessSource {
+  const checks = [
+    { name: 'redis', kind: 'redis', status: 'ok', elapsedMs: 1 },
+    { name: 'dns', kind: 'dns', status: 'not-needed', detail: 'every target is an IP address', elapsedMs: 0 },
+    { name: 'target:sip:127.0.0.1:5060', kind: 'target', status: 'ok', detail: 'OPTIONS answered 200', elapsedMs: 2 },
+  ] as const;
+  return () => Promise.resolve({ ready: true, checkedAt: clock.now(), checks: checks.map((c) => ({ ...c })) });
 }
 
 export function operatorApi(opts: OperatorApiOptions = {}): OperatorApi {
@@ -171,6 +182,7 @@ export function operatorApi(opts: OperatorApiOptions = {}): OperatorApi {
     ...(without.has('breakers') ? {} : { breakers }),
     ...(without.has('resync') ? {} : { resync }),
     ...(without.has('status') ? {} : { status: opts.status ?? (() => Promise.resolve({ queue: { waiting: 4 } })) }),
+    ...(without.has('readiness') ? {} : { readiness: opts.readiness ?? readyFake(clock) }),
     ...(opts.mounts === undefined ? {} : { mounts: opts.mounts }),
   };
   return { app: buildApi(deps), deps, config, logs, clock, control, breakers, resynced, sink };

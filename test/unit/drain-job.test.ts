@@ -13,6 +13,7 @@ import type { MwiDelivery } from '../../src/delivery/sender.ts';
 import { ErrorCodes, MwiError, isMwiError } from '../../src/errors.ts';
 import type { ConfigErrorReport } from '../../src/queue/config-error-log.ts';
 import { DeliveryPermits } from '../../src/queue/delivery-permits.ts';
+import { floodGuard } from '../../src/log-flood.ts';
 import { FakeMailboxStore } from '../support/fake-mailbox-store.ts';
 
 const SETTINGS: DrainSettings = { batchSize: 10, leaseMs: 60_000, maxRunMs: 5_000, retryBaseMs: 1_000, retryMaxMs: 300_000 };
@@ -136,6 +137,24 @@ describe('drain job', () => {
     assert.deepEqual(configErrorReports, [{ target: 'sip:127.0.0.1:5060', mailbox: mailbox(3), status: 489, reason: 'config-error', retryAt: now + 225_000 }]);
     assert.deepEqual([...store.dirty.keys()].sort(), [mailbox(1), mailbox(3)], 'the parked and delivered mailboxes left the dirty set');
     assert.equal(store.entries.get(mailbox(1))?.attempts, 1);
+  });
+
+  it('parked deliveries of one target log their target; through floodGuard 30 of them write one line, then one summary', async () => {
+    const { clock, store, sender, deps } = setup();
+    const lines: Array<Record<string, unknown>> = [];
+    const rec = (level: string) => (fields: object, msg: string) => lines.push({ level, msg, ...fields });
+    deps.log = floodGuard({ debug: rec('debug'), info: rec('info'), warn: rec('warn'), error: rec('error') }, { clock, intervalMs: 60_000 });
+    for (let i = 0; i < 30; i++) {
+      store.apply(mailbox(i), 1);
+      sender.kinds.set(mailbox(i), 'permanent');
+    }
+    const report = await drain(deps);
+    assert.equal(report.parked, 30);
+    const parked = lines.filter((l) => l.msg === 'delivery failed permanently; parked until a newer update');
+    assert.equal(parked.length, 1);
+    assert.deepEqual({ target: parked[0]?.target, status: parked[0]?.status }, { target: 'sip:127.0.0.1:5060', status: 404 });
+    clock.advance(60_000);
+    assert.deepEqual(lines.at(-1), { level: 'warn', msg: 'delivery failed permanently; parked until a newer update', target: 'sip:127.0.0.1:5060', code: '404', repeated: 29, intervalMs: 60_000 });
   });
 
   it('grows the retry delay with the stored attempt count', async () => {
