@@ -155,6 +155,15 @@ export class GuardedSender implements MwiSender {
         const at = clock.now();
         return deferred(`${ErrorCodes.TARGET_HELD}: ${hop.key}: ${admission.reason}`, at, Math.max(admission.retryAt, at));
       }
+      // The wait for a send slot may have outlasted the hop's health or the operator's patience:
+      // a breaker that opened or a pause that began meanwhile stops this request too.
+      const stopped = this.#stoppedSince(target.uri, hop);
+      if (stopped !== undefined) {
+        admission.permit.release(undefined);
+        const at = clock.now();
+        const half = this.#d.settings.probeMaxMs / 2;
+        return deferred(stopped, at, at + this.#spread(Math.min(half, PAUSE_RECHECK_MS), half));
+      }
       let outcome: Outcome;
       try {
         outcome = await this.#d.inner.send({ ...delivery, hop: explicitHop(hop) });
@@ -174,6 +183,14 @@ export class GuardedSender implements MwiSender {
       this.#d.log.debug({ hop: hop.key, reason: outcome.reason }, 'request failed at this hop; trying the next one');
     }
     return failed ?? held ?? deferred(`${ErrorCodes.BREAKER_OPEN}: no usable hop for ${target.uri}`, clock.now(), clock.now() + this.#d.settings.probeMaxMs);
+  }
+
+  /** Why nothing may go to `hop` now (an open breaker, a pause), or undefined. */
+  #stoppedSince(uri: string, hop: SipHop): string | undefined {
+    const pause = this.#d.control?.pausedFor(uri, hop.key);
+    if (pause) return `paused (${pause.scope}) by ${pause.actor}: ${pause.reason}`;
+    const state = this.#d.breakers.state(hop.key);
+    return state.kind === 'closed' ? undefined : `${ErrorCodes.BREAKER_OPEN}: ${hop.key} is ${state.kind} (${state.reason})`;
   }
 
   /** The breaker's half-open probe: an OPTIONS to that hop, but nothing at all while a 503 Retry-After holds it. */

@@ -206,6 +206,20 @@ describe('GuardedSender: the protections every PUBLISH passes', () => {
     assert.deepEqual(inner.sentTo, []);
   });
 
+  it('a breaker that opens while a delivery waits for its send slot stops that delivery too', async () => {
+    const { sender, inner, gate, breakers, clock } = setup([hop('10.0.0.1')]);
+    const admit = gate.admit.bind(gate);
+    gate.admit = (id: string) => {
+      breakers.states.set(id, { kind: 'open', since: clock.now(), reason: 'timeouts', nextProbeAt: clock.now() + 1000, failedProbes: 0 });
+      return admit(id);
+    };
+    const outcome = await sender.send(delivery);
+    assert.equal(outcome.kind, 'deferred');
+    assert.match(outcome.reason, /MWI_BREAKER_OPEN/);
+    assert.deepEqual(inner.sentTo, []);
+    assert.deepEqual(gate.feedback, [['udp:10.0.0.1:5060', undefined]], 'the permit went back unused');
+  });
+
   it('registers an OPTIONS probe per hop that goes to that hop', async () => {
     const { sender, inner, breakers } = setup([hop('10.0.0.1')]);
     await sender.send(delivery);

@@ -28,8 +28,12 @@ describe('parseSipUri (grammar-free fast path)', () => {
   });
   it('agrees with the grammar on generated user@host:port;params URIs', () => {
     const token = fc.stringMatching(/^[a-z0-9][a-z0-9.-]{0,10}[a-z0-9]$/);
+    // sip.js's PEG grammar commits to `lr`, `ttl`, `user`, ... once a parameter name starts with
+    // one and then fails on the rest ("lr0" is a valid other-param by RFC 3261 but the grammar
+    // rejects it): such names are not a disagreement worth pinning, so they are not generated.
+    const param = token.filter((p) => !/^(?:lr|ttl|maddr|user|method|transport)./.test(p));
     fc.assert(
-      fc.property(fc.constantFrom('sip', 'sips'), fc.option(fc.stringMatching(/^[A-Za-z0-9_.!~*'()&=+$,-]{1,12}$/)), token, fc.option(fc.integer({ min: 1, max: 65535 })), fc.array(token, { maxLength: 3 }), (scheme, user, host, port, params) => {
+      fc.property(fc.constantFrom('sip', 'sips'), fc.option(fc.stringMatching(/^[A-Za-z0-9_.!~*'()&=+$,-]{1,12}$/)), token, fc.option(fc.integer({ min: 1, max: 65535 })), fc.array(param, { maxLength: 3 }), (scheme, user, host, port, params) => {
         const text = `${scheme}:${user ? `${user}@` : ''}${host}${port ? `:${port}` : ''}${params.map((p) => `;${p}`).join('')}`;
         const ref = Grammar.URIParse(text);
         const fast = parseSipUri(text);
