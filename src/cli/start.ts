@@ -116,6 +116,11 @@ async function run(opts: StartOptions, global: GlobalOptions): Promise<number> {
     stack.push({ name: 'runner', close: (ms) => runner.close(ms) });
     failed = runner.failed;
     log.info({ apiUrl: runner.apiUrl, redis: runner.redis, redisDataDir: runner.redisDataDir, workers: opts.workers, demo: opts.demo === true }, `mwi-runner started: API ${runner.apiUrl}, Redis ${runner.redis}`);
+    const canLogIn = config.api.operatorToken !== undefined || config.api.viewerToken !== undefined;
+    log.info(
+      { dashboard: `${runner.apiUrl}/dashboard` },
+      canLogIn ? `dashboard: ${runner.apiUrl}/dashboard (log in with the operator or viewer token)` : `dashboard: ${runner.apiUrl}/dashboard needs MWI_API__OPERATOR_TOKEN or MWI_API__VIEWER_TOKEN to log in (none is set)`,
+    );
 
     if (demo !== undefined) {
       const client = new MwiClient({ baseUrl: runner.apiUrl, token: demo.token });
