@@ -1,6 +1,8 @@
 /**
- * The raw-SIPp reference: SIPp's own UAC (test/sipp/uac-publish.xml) against a SIPp UAS, ramped
- * to its highest clean rate. Shared by the benchmarks that compare against it.
+ * SIPp's own UAC (test/sipp/uac-publish.xml: one initial PUBLISH per call, its own AOR per call)
+ * ramped step by step against a peer, up to its highest clean rate. The raw-SIPp reference
+ * (`rawSippRamp`, against a SIPp UAS) and the measured capacity of a real presence server
+ * (`sippRamp` with other rates, e.g. Kamailio in the incident replay) share it.
  */
 import { runSippUac, type SippUasHandle } from '../test/harness/sipp.ts';
 import { withCpuShares, type CpuShares } from './process-cpu.ts';
@@ -23,12 +25,33 @@ export interface RawStep {
   clean: boolean;
 }
 
-export async function rawSippRamp(uas: SippUasHandle): Promise<RawStep[]> {
+export interface SippRampOptions {
+  /** Offered rates (calls/s), in increasing order; the ramp stops after the first step that is not clean. */
+  ratesPerSec: readonly number[];
+  stepSec: number;
+  /** The watched peer process, for the CPU shares. */
+  peerPid: number;
+  /** Log label prefix; also the AOR user-part prefix (one per step, so no step re-publishes another's AORs). */
+  label: string;
+  /** Per step. Default 30 s. */
+  stepTimeoutMs?: number;
+}
+
+/** Ramps SIPp's PUBLISH UAC against `target` (UDP) and returns every step run. */
+export async function sippRamp(target: { host: string; port: number }, opts: SippRampOptions): Promise<RawStep[]> {
   const steps: RawStep[] = [];
-  for (const rate of RAW_RATES_PER_SEC) {
-    const calls = Math.round(rate * RAW_STEP_SEC);
-    const { value: r, cpu } = await withCpuShares(uas.pid, () =>
-      runSippUac({ target: { host: uas.host, port: uas.port }, rate, calls, transport: 'udp', timeoutMs: 30_000, label: `bench-raw-${rate}` }),
+  for (const rate of opts.ratesPerSec) {
+    const calls = Math.round(rate * opts.stepSec);
+    const { value: r, cpu } = await withCpuShares(opts.peerPid, () =>
+      runSippUac({
+        target,
+        rate,
+        calls,
+        transport: 'udp',
+        service: `${opts.label}-${rate}`,
+        timeoutMs: opts.stepTimeoutMs ?? 30_000,
+        label: `${opts.label}-${rate}`,
+      }),
     );
     const clean =
       r.failed === 0 &&
@@ -41,7 +64,16 @@ export async function rawSippRamp(uas: SippUasHandle): Promise<RawStep[]> {
   return steps;
 }
 
+export function rawSippRamp(uas: SippUasHandle): Promise<RawStep[]> {
+  return sippRamp(uas, { ratesPerSec: RAW_RATES_PER_SEC, stepSec: RAW_STEP_SEC, peerPid: uas.pid, label: 'bench-raw' });
+}
+
 /** The highest clean step's achieved rate (0 when none was clean). */
 export function highestCleanRate(steps: readonly RawStep[]): number {
   return Math.max(0, ...steps.filter((s) => s.clean).map((s) => s.achievedPerSec));
+}
+
+/** The highest clean step's offered rate (0 when none was clean): the capacity as the ramp's grid resolves it. */
+export function highestCleanStep(steps: readonly RawStep[]): number {
+  return Math.max(0, ...steps.filter((s) => s.clean).map((s) => s.askedPerSec));
 }

@@ -14,8 +14,10 @@ export interface BenchRow {
 export interface BenchRatio {
   label: string;
   value: number;
-  /** The ratio must be at least this. */
+  /** The ratio must be at least this (or at most, with `atMost`). */
   goal?: number;
+  /** The goal is an upper bound. */
+  atMost?: boolean;
   pass?: boolean;
 }
 
@@ -25,11 +27,30 @@ export interface BenchResult {
   rows: BenchRow[];
   ratios: BenchRatio[];
   notes: string[];
+  /** Time series for charts (latest.json only, not rendered in Markdown), by name. */
+  series?: Record<string, BenchSeries>;
 }
 
-/** A ratio with its verdict filled in from the goal. */
+/**
+ * Samples at a fixed interval, column by column: `tMs[i]` is the end of sample i (ms since the
+ * phase began) and every column has one value per sample (null where nothing applies).
+ */
+export interface BenchSeries {
+  intervalMs: number;
+  tMs: number[];
+  columns: Record<string, Array<number | null>>;
+  /** Column name -> unit, e.g. "PUBLISH/s". */
+  units: Record<string, string>;
+}
+
+/** A ratio with its verdict filled in from the goal (value >= goal). */
 export function ratio(label: string, value: number, goal?: number): BenchRatio {
   return goal === undefined ? { label, value } : { label, value, goal, pass: value >= goal };
+}
+
+/** A ratio whose goal is an upper bound (value <= goal), e.g. a drain time over the ideal. */
+export function ratioAtMost(label: string, value: number, goal: number): BenchRatio {
+  return { label, value, goal, atMost: true, pass: value <= goal };
 }
 
 function formatValue(value: number, unit: string): string {
@@ -45,7 +66,7 @@ function cell(text: string): string {
 
 function verdict(r: BenchRatio): string {
   if (r.goal === undefined) return '';
-  return `${r.pass ? 'PASS' : 'FAIL'} (goal >= ${r.goal})`;
+  return `${r.pass ? 'PASS' : 'FAIL'} (goal ${r.atMost ? '<=' : '>='} ${r.goal})`;
 }
 
 /** One benchmark as a Markdown section: description, figures, ratios, notes. */

@@ -77,12 +77,12 @@ function renderReport(env: ReturnType<typeof environment>, outcomes: Outcome[], 
   return out.join('\n');
 }
 
-async function main(): Promise<number> {
+/** Runs the named benchmarks (all when none), prints them and writes latest.md / latest.json; the exit code. */
+export async function runBenchmarks(asked: readonly string[]): Promise<number> {
   const all = readdirSync(BENCH_DIR)
     .filter((f) => f.endsWith(SUFFIX))
     .map((f) => f.slice(0, -SUFFIX.length))
     .sort();
-  const asked = process.argv.slice(2);
   const unknown = asked.filter((n) => !all.includes(n));
   if (unknown.length > 0) {
     console.error(`unknown benchmark(s): ${unknown.join(', ')}; available: ${all.join(', ')}`);
@@ -108,5 +108,5 @@ async function main(): Promise<number> {
 }
 
 // process.exit, not exitCode: a timed-out benchmark may leave sockets open; the harness's exit
-// hook then kills any SIPp it started.
-process.exit(await main());
+// hook then kills any SIPp it started. (A benchmark run as a script imports runBenchmarks.)
+if (import.meta.main) process.exit(await runBenchmarks(process.argv.slice(2)));
