@@ -256,6 +256,8 @@ describe('control plane on Redis (two workers)', { timeout: 60_000 }, () => {
     assert.equal(b.plane.pausedFor(PS)?.reason, 'hold during outage', 'the pause survived in Redis (AOF)');
     // The subscriber is back too: a change is pushed again.
     await subscribed(keys, 2);
+    // A's own client reconnects on its own (jittered) schedule: resume once it answers.
+    await waitFor(() => a.plane.snapshot().then(() => true, () => false), 10_000, 'A to reconnect');
     await a.plane.resume({ target: PS }, 'alice', 'outage over');
     await waitFor(() => b.plane.pausedFor(PS) === undefined, 1_000, 'B to see the resume after the outage');
   });
