@@ -152,7 +152,7 @@ export const PAGE_SCRIPT = String.raw`'use strict';
       var row = targetRows.get(id);
       if (!row) {
         var cells = [];
-        for (var i = 0; i < 8; i++) cells.push(el('td', i >= 3 && i <= 6 ? { 'class': 'num' } : null));
+        for (var i = 0; i < 9; i++) cells.push(el('td', i >= 3 && i <= 6 ? { 'class': 'num' } : null));
         var tr = el('tr', { 'data-target': id });
         cells.forEach(function (c) { tr.appendChild(c); });
         tr.appendChild(breakerAction(id));
@@ -172,6 +172,8 @@ export const PAGE_SCRIPT = String.raw`'use strict';
       setText(row.cells[5], r ? r.inFlight + ' / ' + r.maxInFlight : '-');
       setText(row.cells[6], r ? num(r.latencyMs, 0) : '-');
       setText(row.cells[7], r ? r.phase + (r.holdUntil > Date.now() ? ' (held: ' + (r.holdReason || '') + ')' : '') : '-');
+      var mix = (runtime.responses || {})[id];
+      setText(row.cells[8], mix ? Object.keys(mix).sort().map(function (k) { return k + ' ' + mix[k]; }).join(' · ') : '-');
     });
     $('targets-empty').hidden = ids.length > 0;
     applyRole();
@@ -246,7 +248,11 @@ export const PAGE_SCRIPT = String.raw`'use strict';
     var b = (runtime.breakers || []).filter(function (x) { return x.id === 'dns'; })[0];
     var p = $('dns');
     clear(p);
-    if (!b) { append(p, 'No DNS lookups yet (targets given as addresses need none).'); return; }
+    var c = runtime.dnsCache;
+    if (c && c.locates > 0) {
+      append(p, 'DNS cache (this process): ' + c.hits + ' hits, ' + c.queries + ' queries, ' + c.staleServed + ' stale answers served, ' + c.failures + ' failures, ' + num(c.queries * 1000 / c.locates, 2) + ' queries per 1,000 messages. ');
+    }
+    if (!b) { append(p, 'No DNS breaker evidence yet (targets given as addresses need no lookups).'); return; }
     append(p, 'DNS breaker: ', el('b', { 'class': 'state-' + b.state.kind }, b.state.kind), ', ' + b.okInWindow + ' ok / ' + b.failuresInWindow + ' failed in the window');
     if (b.state.kind !== 'closed') append(p, ': ' + b.state.reason);
     else if (b.lastTransition) append(p, '; last transition ' + b.lastTransition.from + ' -> ' + b.lastTransition.to + ' at ' + dateTime(b.lastTransition.at) + ': ' + b.lastTransition.reason);

@@ -17,6 +17,8 @@ import { createReadiness } from '../api/readiness.ts';
 import type { GuardedSender } from '../delivery/guarded-sender.ts';
 import type { DnsClient } from '../dns/dns-client.ts';
 import { deliveryObserver } from '../metrics/delivery-metrics.ts';
+import { ResponseMix, observeAll } from '../delivery/response-mix.ts';
+import type { DnsStats } from '../dns/types.ts';
 import { attachRuntimeCollectors, countRedisReconnects, type QueueDepth, type RuntimeSources } from '../metrics/runtime-collectors.ts';
 import type { Clock } from '../clock.ts';
 import { createSipSender } from '../delivery/create-sip-sender.ts';
@@ -99,6 +101,8 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
     let sender = apiOnlySender;
     let guarded: GuardedSender | undefined;
     let dnsClient: DnsClient | undefined;
+    let dnsStats: DnsStats | undefined;
+    const responses = new ResponseMix();
     let paused: (() => boolean) | undefined;
     let holdSweeps: (() => string | undefined) | undefined;
     if (opts.workers) {
@@ -107,13 +111,14 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
       const publications = new RedisPublicationStore({ redis: publicationsRedis, keys: storeKeys(config.redis.keyPrefix) });
       const built = await createSipSender({ config, clock, log, readFile: (p) => readFileSync(p), store: publications });
       stack.push({ name: 'sip sender', close: () => built.sender.close() });
-      const protections = await startProtections({ config, clock, log, redis: publicationsRedis, sender: built.sender, dns: built.dns, control, observer: deliveryObserver(metrics.delivery) });
+      const protections = await startProtections({ config, clock, log, redis: publicationsRedis, sender: built.sender, dns: built.dns, control, observer: observeAll(deliveryObserver(metrics.delivery), responses) });
       stack.push({ name: 'protections', close: () => protections.close() });
       const offReconnects = countRedisReconnects(publicationsRedis, metrics, 'publications');
       stack.push({ name: 'reconnect counter', close: () => Promise.resolve(offReconnects()) });
       Object.assign(runtimeSources, { gate: protections.gate, breakers: protections.breakers, dnsBreakers: protections.dnsBreakers, dns: built.dns });
       guarded = protections.sender;
       dnsClient = built.dns.client;
+      dnsStats = built.dns.stats;
       sender = protections.sender;
       paused = protections.paused;
       holdSweeps = protections.holdSweeps;
@@ -147,10 +152,12 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
     } else if (config.sweep.enabled) {
       log.info('sweep.enabled: the sweep runs in the delivery worker processes (it probes presence servers with their SIP sender)');
     }
-    const seams = operatorSeams({ config, redisUrl, redis: opsRedis, clock, store: delivery.store, scheduler: delivery.scheduler, control });
+    const fleet = operatorSeams({ config, redisUrl, redis: opsRedis, clock, store: delivery.store, scheduler: delivery.scheduler, control });
+    // Beside the fleet's state: what this process's own deliveries and DNS cache saw.
+    const seams = { ...fleet, status: async () => ({ ...(await fleet.status()), responses: responses.snapshot(), ...(dnsStats ? { dnsCache: { ...dnsStats } } : {}) }) };
     const readiness = createReadiness({ clock, checks: () => readinessChecks({ config, redis: opsRedis, sender: guarded, dns: dnsClient }) });
     runtimeSources.readiness = readiness;
-    runtimeSources.queueDepth = async () => (await seams.status()).queue as QueueDepth;
+    runtimeSources.queueDepth = async () => (await fleet.status()).queue as QueueDepth;
     const detachCollectors = attachRuntimeCollectors(metrics, runtimeSources);
     stack.push({ name: 'metrics collectors', close: () => Promise.resolve(detachCollectors()) });
     const api = await startApi({
