@@ -159,6 +159,9 @@ const deliverySchema = section({
   retryBaseMs: intBetween(100, 600_000).default(1_000).describe('First delay before a retryable failure is tried again; doubles per attempt, with jitter.'),
   retryMaxMs: intBetween(1_000, 86_400_000).default(300_000).describe('Cap of the retry delay; retries never stop (MWI state must arrive) but never come faster than this once reached.'),
   shutdownDeadlineMs: intBetween(100, 600_000).default(10_000).describe('On SIGTERM, how long in-flight deliveries may finish before the rest is handed back.'),
+  metricsPort: intBetween(0, 65_535)
+    .optional()
+    .describe('A separate delivery worker process (workers/delivery-worker.ts) serves GET /metrics (viewer or operator token) and /healthz on api.host at this port; unset: none. `mwi start` serves metrics on its API.'),
 });
 
 function dnsServer() {

@@ -16,6 +16,10 @@ import type { Config } from '../config/schema.ts';
 import { systemClock } from '../src/clock.ts';
 import { createSipSender } from '../src/delivery/create-sip-sender.ts';
 import { startProtections } from '../src/delivery/start-protections.ts';
+import { deliveryObserver } from '../src/metrics/delivery-metrics.ts';
+import { startMetricsServer, type MetricsServer } from '../src/metrics/metrics-server.ts';
+import { createMetrics } from '../src/metrics/registry.ts';
+import { attachRuntimeCollectors, countRedisReconnects } from '../src/metrics/runtime-collectors.ts';
 import { ErrorCodes, isMwiError } from '../src/errors.ts';
 import { createLogger, maskUrlCredentials } from '../src/log.ts';
 import { startDelivery } from '../src/queue/delivery-runtime.ts';
@@ -71,7 +75,10 @@ async function main(): Promise<number> {
   }
   const publications = new RedisPublicationStore({ redis: publicationsRedis, keys: storeKeys(config.redis.keyPrefix) });
   const built = await createSipSender({ config, clock, log, readFile: (p) => readFileSync(p), store: publications });
-  const protections = await startProtections({ config, clock, log, redis: publicationsRedis, sender: built.sender, dns: built.dns });
+  const metrics = createMetrics({ collectDefaults: true });
+  const protections = await startProtections({ config, clock, log, redis: publicationsRedis, sender: built.sender, dns: built.dns, observer: deliveryObserver(metrics.delivery) });
+  const detachCollectors = attachRuntimeCollectors(metrics, { gate: protections.gate, breakers: protections.breakers, dnsBreakers: protections.dnsBreakers, dns: built.dns, control: protections.control, clock });
+  const offReconnects = countRedisReconnects(publicationsRedis, metrics, 'publications');
   /** A start-up failure: Redis out of reach is exit 69 with one fatal line; anything else propagates. */
   const unreachableRedisOr = (err: unknown): number => {
     if (!isMwiError(err, ErrorCodes.REDIS_UNAVAILABLE)) throw err;
@@ -100,7 +107,21 @@ async function main(): Promise<number> {
     }
   }
   const d = config.delivery;
-  log.info({ redis: maskUrlCredentials(redisUrl), concurrency: d.concurrency, batchSize: d.batchSize, leaseMs: d.leaseMs, sweep: sweep !== undefined }, 'delivery worker started');
+  let metricsServer: MetricsServer | undefined;
+  if (d.metricsPort !== undefined) {
+    try {
+      metricsServer = await startMetricsServer({ host: config.api.host, port: d.metricsPort, registry: metrics.registry, tokens: { viewer: config.api.viewerToken, operator: config.api.operatorToken } });
+    } catch (err) {
+      log.fatal({ err, port: d.metricsPort }, 'cannot serve metrics on delivery.metricsPort');
+      await sweep?.close(d.shutdownDeadlineMs);
+      await runtime.close(d.shutdownDeadlineMs);
+      await protections.close();
+      await built.sender.close();
+      publicationsRedis.disconnect();
+      return EXIT.UNAVAILABLE;
+    }
+  }
+  log.info({ redis: maskUrlCredentials(redisUrl), concurrency: d.concurrency, batchSize: d.batchSize, leaseMs: d.leaseMs, sweep: sweep !== undefined, metrics: metricsServer?.url }, 'delivery worker started');
 
   const signal = await waitForSignal();
   const deadlineMs = d.shutdownDeadlineMs;
@@ -119,6 +140,9 @@ async function main(): Promise<number> {
 
   await sweep?.close(deadlineMs);
   await runtime.close(deadlineMs);
+  await metricsServer?.close();
+  detachCollectors();
+  offReconnects();
   await protections.close();
   await built.sender.close();
   await publicationsRedis.quit().catch(() => publicationsRedis.disconnect());
