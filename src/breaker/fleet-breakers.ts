@@ -12,6 +12,7 @@
 import type { Redis } from 'ioredis';
 
 import type { Clock, TimerHandle } from '../clock.ts';
+import { SerialLoop } from '../serial-loop.ts';
 import { ErrorCodes, isMwiError } from '../errors.ts';
 import type { StoreKeys } from '../store/keys.ts';
 import { CLOSED, probeDelayMs, runTrips, shouldTrip } from './breaker-state.ts';
@@ -120,9 +121,7 @@ export class RedisFleetBreakers implements FleetBreakers {
   #lastOutageLogAt = -Infinity;
   #lastErrorLogAt = -Infinity;
 
-  #tickTimer: TimerHandle | undefined;
-  #tickRunning: Promise<void> | undefined;
-  #tickAgain = false;
+  readonly #loop: SerialLoop;
   #flushTimer: TimerHandle | undefined;
   #flushDueAt = Infinity;
   #flushRunning: Promise<void> | undefined;
@@ -131,6 +130,7 @@ export class RedisFleetBreakers implements FleetBreakers {
   constructor(opts: FleetBreakersOptions) {
     this.#clock = opts.clock;
     this.#settings = opts.settings;
+    this.#loop = new SerialLoop(opts.clock, opts.settings.syncMs, () => this.#tick());
     this.#worker = opts.worker;
     this.#log = opts.log;
     this.#random = opts.random ?? Math.random;
@@ -142,7 +142,7 @@ export class RedisFleetBreakers implements FleetBreakers {
     this.#subscriber = opts.createSubscriber?.() ?? this.#duplicateForChannel(opts.redis);
     this.#subscriber.on('error', (err: Error) => this.#log.debug({ err }, 'breaker channel connection error'));
     this.#subscriber.on('message', (channel: string) => {
-      if (channel === this.#channel) this.#tickSoon();
+      if (channel === this.#channel) this.#loop.soon();
     });
     // Subscribed again on every (re)connect, then everything is re-read as the truth:
     // announcements made meanwhile are lost, and a restarted Redis restarts every seq.
@@ -151,7 +151,7 @@ export class RedisFleetBreakers implements FleetBreakers {
       void this.#subscribe();
     });
     if (this.#subscriber.status === 'ready') void this.#subscribe();
-    this.#scheduleTick(0);
+    this.#loop.soon();
   }
 
   #duplicateForChannel(redis: Redis): Redis {
@@ -162,7 +162,7 @@ export class RedisFleetBreakers implements FleetBreakers {
     if (this.#closed) return;
     try {
       await this.#subscriber.subscribe(this.#channel);
-      this.#tickSoon();
+      this.#loop.soon();
     } catch (err) {
       this.#log.debug({ err }, 'breaker channel subscribe failed; retried on reconnect');
     }
@@ -242,9 +242,8 @@ export class RedisFleetBreakers implements FleetBreakers {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#tickTimer !== undefined) this.#clock.clearTimeout(this.#tickTimer);
     if (this.#flushTimer !== undefined) this.#clock.clearTimeout(this.#flushTimer);
-    await this.#tickRunning;
+    await this.#loop.stop();
     while (this.#flushRunning !== undefined) await this.#flushRunning;
     if (!this.#redisDown) await this.#flush();
     if (this.#subscriber.status !== 'ready') {
@@ -282,7 +281,7 @@ export class RedisFleetBreakers implements FleetBreakers {
       };
       this.#entries.set(id, e);
       this.#unannounced.add(id);
-      this.#tickSoon();
+      this.#loop.soon();
     }
     return e;
   }
@@ -374,31 +373,10 @@ export class RedisFleetBreakers implements FleetBreakers {
     this.#redisDown = false;
     this.#log.info({}, 'Redis reachable again: breakers resync with the fleet');
     this.#scheduleFlush(0);
-    if (this.#resyncNeeded) this.#tickSoon();
+    if (this.#resyncNeeded) this.#loop.soon();
   }
 
   // --- sync and probe loop -------------------------------------------------------------------
-
-  #tickSoon(): void {
-    if (this.#closed) return;
-    if (this.#tickRunning !== undefined) this.#tickAgain = true;
-    else this.#scheduleTick(0);
-  }
-
-  #scheduleTick(delayMs: number): void {
-    if (this.#closed) return;
-    if (this.#tickTimer !== undefined) this.#clock.clearTimeout(this.#tickTimer);
-    this.#tickTimer = this.#clock.setTimeout(() => {
-      this.#tickTimer = undefined;
-      this.#tickRunning = this.#tick().finally(() => {
-        this.#tickRunning = undefined;
-        const again = this.#tickAgain;
-        this.#tickAgain = false;
-        this.#scheduleTick(again ? 0 : this.#settings.syncMs);
-      });
-    }, delayMs);
-    this.#tickTimer.unref?.();
-  }
 
   async #tick(): Promise<void> {
     await this.#sync();

@@ -13,7 +13,8 @@
  */
 import { Redis } from 'ioredis';
 
-import type { Clock, TimerHandle } from '../clock.ts';
+import type { Clock } from '../clock.ts';
+import { SerialLoop } from '../serial-loop.ts';
 import { ErrorCodes, isMwiError } from '../errors.ts';
 import type { StoreKeys } from '../store/keys.ts';
 import { jitteredRetryStrategy } from '../store/reconnect.ts';
@@ -77,14 +78,13 @@ export class RedisControlPlane implements ControlPlane {
   #closed = false;
   #redisDown = false;
   #lastWarnAt = -Infinity;
-  #tickTimer: TimerHandle | undefined;
-  #tickRunning: Promise<void> | undefined;
-  #tickAgain = false;
+  readonly #loop: SerialLoop;
 
   constructor(opts: RedisControlPlaneOptions) {
     this.#clock = opts.clock;
     this.#log = opts.log;
     this.#pollMs = opts.pollMs ?? DEFAULT_POLL_MS;
+    this.#loop = new SerialLoop(opts.clock, this.#pollMs, () => this.#tick());
     this.#outageLogIntervalMs = opts.outageLogIntervalMs ?? DEFAULT_OUTAGE_LOG_INTERVAL_MS;
     if (!(this.#pollMs > 0)) throw new RangeError(`pollMs must be positive, got ${this.#pollMs}`);
     this.#store = new RedisControlStore({ redis: opts.redis, keys: opts.keys, clock: opts.clock, ...(opts.auditCap === undefined ? {} : { auditCap: opts.auditCap }) });
@@ -92,20 +92,20 @@ export class RedisControlPlane implements ControlPlane {
     this.#subscriber = opts.createSubscriber?.() ?? (opts.redisUrl === undefined ? opts.redis.duplicate(SUBSCRIBER_OPTIONS) : new Redis(opts.redisUrl, SUBSCRIBER_OPTIONS));
     this.#subscriber.on('error', (err: Error) => this.#log.debug({ err }, 'control channel connection error'));
     this.#subscriber.on('message', (channel: string) => {
-      if (channel === this.#channel) this.#tickSoon();
+      if (channel === this.#channel) this.#loop.soon();
     });
     this.#subscriber.on('ready', () => {
       void this.#subscribe();
     });
     if (this.#subscriber.status === 'ready') void this.#subscribe();
-    this.#scheduleTick(0);
+    this.#loop.soon();
   }
 
   async #subscribe(): Promise<void> {
     if (this.#closed) return;
     try {
       await this.#subscriber.subscribe(this.#channel);
-      this.#tickSoon();
+      this.#loop.soon();
     } catch (err) {
       this.#log.debug({ err }, 'control channel subscribe failed; retried on reconnect');
     }
@@ -181,8 +181,7 @@ export class RedisControlPlane implements ControlPlane {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#tickTimer !== undefined) this.#clock.clearTimeout(this.#tickTimer);
-    await this.#tickRunning;
+    await this.#loop.stop();
     this.#listeners.clear();
     if (this.#subscriber.status !== 'ready') {
       this.#subscriber.disconnect();
@@ -220,27 +219,6 @@ export class RedisControlPlane implements ControlPlane {
   }
 
   // --- poll loop -----------------------------------------------------------------------------
-
-  #tickSoon(): void {
-    if (this.#closed) return;
-    if (this.#tickRunning !== undefined) this.#tickAgain = true;
-    else this.#scheduleTick(0);
-  }
-
-  #scheduleTick(delayMs: number): void {
-    if (this.#closed) return;
-    if (this.#tickTimer !== undefined) this.#clock.clearTimeout(this.#tickTimer);
-    this.#tickTimer = this.#clock.setTimeout(() => {
-      this.#tickTimer = undefined;
-      this.#tickRunning = this.#tick().finally(() => {
-        this.#tickRunning = undefined;
-        const again = this.#tickAgain;
-        this.#tickAgain = false;
-        this.#scheduleTick(again ? 0 : this.#pollMs);
-      });
-    }, delayMs);
-    this.#tickTimer.unref?.();
-  }
 
   async #tick(): Promise<void> {
     try {
