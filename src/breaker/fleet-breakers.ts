@@ -12,6 +12,7 @@
 import type { Redis } from 'ioredis';
 
 import type { Clock, TimerHandle } from '../clock.ts';
+import { quitOrDisconnect } from '../store/reconnect.ts';
 import { SerialLoop } from '../serial-loop.ts';
 import { ErrorCodes, isMwiError } from '../errors.ts';
 import type { StoreKeys } from '../store/keys.ts';
@@ -246,15 +247,7 @@ export class RedisFleetBreakers implements FleetBreakers {
     await this.#loop.stop();
     while (this.#flushRunning !== undefined) await this.#flushRunning;
     if (!this.#redisDown) await this.#flush();
-    if (this.#subscriber.status !== 'ready') {
-      this.#subscriber.disconnect();
-      return;
-    }
-    try {
-      await this.#subscriber.quit();
-    } catch {
-      this.#subscriber.disconnect();
-    }
+    await quitOrDisconnect(this.#subscriber);
   }
 
   #entry(id: string): Entry {

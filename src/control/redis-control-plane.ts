@@ -14,6 +14,7 @@
 import { Redis } from 'ioredis';
 
 import type { Clock } from '../clock.ts';
+import { quitOrDisconnect } from '../store/reconnect.ts';
 import { SerialLoop } from '../serial-loop.ts';
 import { ErrorCodes, isMwiError } from '../errors.ts';
 import type { StoreKeys } from '../store/keys.ts';
@@ -183,15 +184,7 @@ export class RedisControlPlane implements ControlPlane {
     this.#closed = true;
     await this.#loop.stop();
     this.#listeners.clear();
-    if (this.#subscriber.status !== 'ready') {
-      this.#subscriber.disconnect();
-      return;
-    }
-    try {
-      await this.#subscriber.quit();
-    } catch {
-      this.#subscriber.disconnect();
-    }
+    await quitOrDisconnect(this.#subscriber);
   }
 
   // --- view ----------------------------------------------------------------------------------

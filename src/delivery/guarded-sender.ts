@@ -80,6 +80,8 @@ export class GuardedSender implements MwiSender {
   readonly #targets = new Map<string, SipTarget>();
   /** Insertion-ordered, most recent last, bounded. */
   readonly #publishTargets = new Set<string>();
+  /** Hops whose breaker probe is registered (once per hop, not per message). */
+  readonly #registered = new Set<string>();
 
   constructor(deps: GuardedSenderDeps) {
     this.#d = deps;
@@ -141,7 +143,11 @@ export class GuardedSender implements MwiSender {
         const backAt = Math.min(pause.until ?? Infinity, now + this.#spread(PAUSE_RECHECK_MS, PAUSE_RECHECK_MS));
         return deferred(`paused (${pause.scope}) by ${pause.actor}: ${pause.reason}`, now, backAt);
       }
-      this.#d.breakers.register(hop.key, () => this.#probeHop(target.uri, hop));
+      if (!this.#registered.has(hop.key)) {
+        if (this.#registered.size >= MAX_TARGETS_CACHED) this.#registered.clear();
+        this.#registered.add(hop.key);
+        this.#d.breakers.register(hop.key, () => this.#probeHop(target.uri, hop));
+      }
       const state = this.#d.breakers.state(hop.key);
       if (state.kind !== 'closed') {
         const waitMs = state.kind === 'open' ? Math.max(0, state.nextProbeAt - now) : this.#d.settings.probeMaxMs;

@@ -17,3 +17,16 @@ export function reconnectDelayMs(times: number, random: () => number = Math.rand
 export function jitteredRetryStrategy(times: number): number {
   return reconnectDelayMs(times);
 }
+
+/** Closes a connection politely when it is up (QUIT), at once when it is not or QUIT fails. */
+export async function quitOrDisconnect(client: { status: string; quit(): Promise<unknown>; disconnect(): void }): Promise<void> {
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  try {
+    await client.quit();
+  } catch {
+    client.disconnect();
+  }
+}

@@ -5,7 +5,6 @@
 // each mailbox's latest state.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { pino } from 'pino';
@@ -14,10 +13,11 @@ import { loadConfig } from '../../config/load.ts';
 import { systemClock } from '../../src/clock.ts';
 import { startDelivery } from '../../src/queue/delivery-runtime.ts';
 import type { MailboxUpdate } from '../../src/store/mailbox-state.ts';
-import { REPO_ROOT, logMatches, spawnManaged, type ManagedProcess } from '../harness/process.ts';
+import type { ManagedProcess } from '../harness/process.ts';
 import { startRedis, type RedisHandle } from '../harness/redis.ts';
 import { startSippUas, type SippUasHandle } from '../harness/sipp.ts';
 import { startUdpRelay, type UdpRelay } from '../harness/udp-relay.ts';
+import { spawnDeliveryWorker } from '../support/delivery-worker-process.ts';
 import { runMwi } from '../support/run-mwi.ts';
 
 const readFile = (p: string) => readFileSync(p, 'utf8');
@@ -48,7 +48,6 @@ describe('pause to silence with two worker processes', { timeout: 120_000 }, () 
   });
 
   const env = (): Record<string, string> => ({
-    ...(Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MWI_'))) as Record<string, string>),
     MWI_REDIS__URL: redis.url,
     MWI_REDIS__KEY_PREFIX: PREFIX,
     MWI_LOG__LEVEL: 'info',
@@ -56,18 +55,7 @@ describe('pause to silence with two worker processes', { timeout: 120_000 }, () 
     MWI_RATE__INITIAL_PER_SEC: '400',
   });
 
-  const spawnWorker = (label: string): Promise<ManagedProcess> =>
-    spawnManaged({
-      name: 'delivery-worker',
-      label,
-      command: process.execPath,
-      args: [path.join(REPO_ROOT, 'workers', 'delivery-worker.ts')],
-      cwd: REPO_ROOT,
-      env: env(),
-      debPackages: 'nodejs',
-      readyTimeoutMs: 15_000,
-      ready: logMatches(/"msg":"delivery worker started"/),
-    });
+  const spawnWorker = (label: string): Promise<ManagedProcess> => spawnDeliveryWorker(label, env());
 
   it('mwi pause silences every worker within a second; updates coalesce meanwhile; mwi resume delivers the latest state', async (t) => {
     const config = loadConfig({ env: {}, flags: { 'redis.keyPrefix': PREFIX, 'redis.url': redis.url }, readFile });

@@ -8,7 +8,6 @@
 // rate.maxPerSec in any one-second window; every mailbox ends in its latest state.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { pino } from 'pino';
@@ -19,9 +18,10 @@ import { encodeMessageSummary, type MessageSummary } from '../../src/mwi/message
 import { startDelivery } from '../../src/queue/delivery-runtime.ts';
 import type { MailboxUpdate } from '../../src/store/mailbox-state.ts';
 import { startKamailio, type KamailioHandle, type Presentity } from '../harness/kamailio.ts';
-import { REPO_ROOT, logMatches, spawnManaged, type ManagedProcess } from '../harness/process.ts';
+import type { ManagedProcess } from '../harness/process.ts';
 import { startRedis, type RedisHandle } from '../harness/redis.ts';
 import { startUdpRelay, type UdpRelay } from '../harness/udp-relay.ts';
+import { spawnDeliveryWorker } from '../support/delivery-worker-process.ts';
 import { prng } from '../support/prng.ts';
 
 const readFile = (p: string) => readFileSync(p, 'utf8');
@@ -90,31 +90,20 @@ describe('resilience: a presence server hung for minutes', { timeout: 300_000 },
   });
 
   const spawnWorker = (label: string): Promise<ManagedProcess> =>
-    spawnManaged({
-      name: 'delivery-worker',
-      label,
-      command: process.execPath,
-      args: [path.join(REPO_ROOT, 'workers', 'delivery-worker.ts')],
-      cwd: REPO_ROOT,
-      env: {
-        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MWI_'))),
-        MWI_REDIS__URL: redis.url,
-        MWI_REDIS__KEY_PREFIX: PREFIX,
-        MWI_LOG__LEVEL: 'info',
-        MWI_SIP__TRANSACTION_TIMEOUT_MS: String(TRANSACTION_TIMEOUT_MS),
-        MWI_DELIVERY__LEASE_MS: String(4 * TRANSACTION_TIMEOUT_MS),
-        MWI_DELIVERY__RETRY_BASE_MS: '500',
-        MWI_DELIVERY__RETRY_MAX_MS: '5000',
-        MWI_DELIVERY__CONCURRENCY: '100',
-        MWI_DELIVERY__BATCH_SIZE: '100',
-        MWI_BREAKER__PROBE_BASE_MS: '500',
-        MWI_BREAKER__PROBE_MAX_MS: String(PROBE_MAX_MS),
-        MWI_RATE__MAX_PER_SEC: String(MAX_PER_SEC),
-        MWI_RATE__INITIAL_PER_SEC: '20',
-      },
-      debPackages: 'nodejs',
-      readyTimeoutMs: 15_000,
-      ready: logMatches(/"msg":"delivery worker started"/),
+    spawnDeliveryWorker(label, {
+      MWI_REDIS__URL: redis.url,
+      MWI_REDIS__KEY_PREFIX: PREFIX,
+      MWI_LOG__LEVEL: 'info',
+      MWI_SIP__TRANSACTION_TIMEOUT_MS: String(TRANSACTION_TIMEOUT_MS),
+      MWI_DELIVERY__LEASE_MS: String(4 * TRANSACTION_TIMEOUT_MS),
+      MWI_DELIVERY__RETRY_BASE_MS: '500',
+      MWI_DELIVERY__RETRY_MAX_MS: '5000',
+      MWI_DELIVERY__CONCURRENCY: '100',
+      MWI_DELIVERY__BATCH_SIZE: '100',
+      MWI_BREAKER__PROBE_BASE_MS: '500',
+      MWI_BREAKER__PROBE_MAX_MS: String(PROBE_MAX_MS),
+      MWI_RATE__MAX_PER_SEC: String(MAX_PER_SEC),
+      MWI_RATE__INITIAL_PER_SEC: '20',
     });
 
   it('opens within 2x the transaction timeout, stops the fleet, sends only probes, then ramps up within the limit and converges', async (t) => {

@@ -2,7 +2,6 @@
 // delivers in its workers, so their per-target counters must be scrapable, behind the viewer token.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { pino } from 'pino';
@@ -11,9 +10,10 @@ import { loadConfig } from '../../config/load.ts';
 import { systemClock } from '../../src/clock.ts';
 import { startDelivery } from '../../src/queue/delivery-runtime.ts';
 import { freePort } from '../harness/ports.ts';
-import { REPO_ROOT, logMatches, spawnManaged, type ManagedProcess } from '../harness/process.ts';
+import type { ManagedProcess } from '../harness/process.ts';
 import { startRedis, type RedisHandle } from '../harness/redis.ts';
 import { startSippUas, type SippUasHandle } from '../harness/sipp.ts';
+import { spawnDeliveryWorker } from '../support/delivery-worker-process.ts';
 
 const PREFIX = '{mwi-wmetrics}';
 const VIEWER = 'viewer-token-for-worker-metrics';
@@ -32,22 +32,11 @@ describe('delivery worker metrics endpoint', { timeout: 60_000 }, () => {
 
   it('serves per-target delivery counters to a viewer token only', async () => {
     const port = await freePort();
-    const worker: ManagedProcess = await spawnManaged({
-      name: 'delivery-worker',
-      label: 'worker-metrics',
-      command: process.execPath,
-      args: [path.join(REPO_ROOT, 'workers', 'delivery-worker.ts')],
-      cwd: REPO_ROOT,
-      env: {
-        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MWI_'))),
-        MWI_REDIS__URL: redis.url,
-        MWI_REDIS__KEY_PREFIX: PREFIX,
-        MWI_DELIVERY__METRICS_PORT: String(port),
-        MWI_API__VIEWER_TOKEN: VIEWER,
-      },
-      debPackages: 'nodejs',
-      readyTimeoutMs: 15_000,
-      ready: logMatches(/"msg":"delivery worker started"/),
+    const worker: ManagedProcess = await spawnDeliveryWorker('worker-metrics', {
+      MWI_REDIS__URL: redis.url,
+      MWI_REDIS__KEY_PREFIX: PREFIX,
+      MWI_DELIVERY__METRICS_PORT: String(port),
+      MWI_API__VIEWER_TOKEN: VIEWER,
     });
     const config = loadConfig({ env: {}, flags: { 'redis.keyPrefix': PREFIX, 'redis.url': redis.url }, readFile: (p) => readFileSync(p, 'utf8') });
     const noSender = { send: () => Promise.reject(new Error('a producer sends nothing')), probe: () => Promise.reject(new Error('no probes')), close: () => Promise.resolve() };
