@@ -57,8 +57,6 @@ export type CongestionSignal = 'overload' | 'timeout' | 'retransmissions' | 'lat
 export const SLOW_START_FACTOR = 2;
 /** Additive increase per clean interval, as a fraction of ssthresh: about 6 intervals from 0.7x back to 1x. */
 export const ADDITIVE_STEP_FRACTION = 0.05;
-/** Past the capacity last measured, the excess doubles per clean interval, by at most this share of ssthresh per interval. */
-export const MAX_PROBE_FRACTION = 0.5;
 /** Above 0.5% the server is already dropping or late past T1; retransmissions feed congestion collapse. */
 export const MAX_RETRANSMISSION_RATIO = 0.005;
 /**
@@ -199,12 +197,9 @@ export function nextRate(state: RateState, w: WindowStats, s: RateSettings): Rat
   // At least half the slow-start rate per interval: after an early slow-start exit at a low rate
   // (a latency blip as a server recovers) 5% of a small ssthresh would take minutes to climb.
   const stepPerSec = Math.max(1, st.ssthreshPerSec * ADDITIVE_STEP_FRACTION, s.initialPerSec / 2);
-  // Binary search back toward the capacity last measured (BIC), then probe past it: the excess
-  // over that capacity doubles per clean interval (BIC's max probing), up to MAX_PROBE_FRACTION
-  // of ssthresh. The capacity is the goodput of ONE congested interval, which a server stall
-  // (sqlite checkpoint, CPU taken by a neighbour) makes a fraction of the real one: a constant
-  // step past it took half a minute to climb back (incident-replay bench).
+  // Binary search back toward the capacity last measured (BIC), then probe past it by the step.
+  // (Doubling the excess past it, BIC's max probing, overshot a simulated 1000/s server into
+  // retransmissions with a 600 window: test/integration/rate-redis.test.ts.)
   const towardCapacityPerSec = (st.capacityPerSec - st.ratePerSec) / 2;
-  const probePerSec = st.capacityPerSec > 0 ? Math.min(st.ratePerSec - st.capacityPerSec, st.ssthreshPerSec * MAX_PROBE_FRACTION) : 0;
-  return { ...measured, ratePerSec: limit(st.ratePerSec + Math.max(stepPerSec, towardCapacityPerSec, probePerSec)) };
+  return { ...measured, ratePerSec: limit(st.ratePerSec + Math.max(stepPerSec, towardCapacityPerSec)) };
 }
