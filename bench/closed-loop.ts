@@ -4,6 +4,8 @@
  * peer answers within T1 (beyond it, Timer E retransmissions multiply the load).
  */
 import { performance } from 'node:perf_hooks';
+import { latencyPercentiles } from './latency-percentiles.ts';
+import type { LatencyPercentiles } from './report.ts';
 
 export interface ClosedLoopOptions {
   count: number;
@@ -17,19 +19,13 @@ export interface ClosedLoopResult {
   window: number;
   elapsedMs: number;
   perSec: number;
-  p50Ms: number;
-  p99Ms: number;
+  /** Per operation, from its start to its settling. */
+  latency: LatencyPercentiles;
   failed: number;
   /** This process's CPU time (user + system, all threads) per operation. */
   cpuUsPerOp: number;
   /** The system (kernel) part of cpuUsPerOp: socket calls, wake-ups. */
   systemUsPerOp: number;
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i] ?? Number.NaN;
 }
 
 export async function runClosedLoop(opts: ClosedLoopOptions): Promise<ClosedLoopResult> {
@@ -52,15 +48,13 @@ export async function runClosedLoop(opts: ClosedLoopOptions): Promise<ClosedLoop
   await Promise.all(Array.from({ length: Math.min(window, count) }, worker));
   const elapsedMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
-  latencies.sort();
   const cpuUs = cpu.user + cpu.system;
   return {
     count,
     window,
     elapsedMs,
     perSec: (count * 1000) / elapsedMs,
-    p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99),
+    latency: latencyPercentiles(latencies),
     failed,
     cpuUsPerOp: cpuUs / count,
     systemUsPerOp: cpu.system / count,

@@ -4,8 +4,11 @@
  * (`rawSippRamp`, against a SIPp UAS) and the measured capacity of a real presence server
  * (`sippRamp` with other rates, e.g. Kamailio in the incident replay) share it.
  */
+import { readFile, rm } from 'node:fs/promises';
 import { runSippUac, type SippUasHandle } from '../test/harness/sipp.ts';
+import { latencyPercentiles } from './latency-percentiles.ts';
 import { withCpuShares, type CpuShares } from './process-cpu.ts';
+import type { LatencyPercentiles } from './report.ts';
 
 const RAW_RATES_PER_SEC = [10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 80_000, 100_000];
 export const RAW_STEP_SEC = 2.5;
@@ -13,6 +16,8 @@ export const RAW_STEP_SEC = 2.5;
 export const RAW_MIN_ACHIEVED_SHARE = 0.9;
 /** ...and retransmitted at most this share of its requests (beyond, the UAS is being outrun). */
 export const RAW_MAX_RETRANSMISSION_SHARE = 0.01;
+/** SIPp buffers traced response times and writes them every -rtt_freq calls (at most this many). */
+const RTT_DUMP_MAX_CALLS = 1_000;
 
 export interface RawStep {
   askedPerSec: number;
@@ -37,31 +42,88 @@ export interface SippRampOptions {
   stepTimeoutMs?: number;
 }
 
+interface StepOptions {
+  ratePerSec: number;
+  stepSec: number;
+  peerPid: number;
+  label: string;
+  stepTimeoutMs?: number;
+  extraArgs?: readonly string[];
+}
+
+/** One step of SIPp's PUBLISH UAC at a fixed rate; the rtt file when extraArgs asked for one. */
+async function sippStep(target: { host: string; port: number }, opts: StepOptions): Promise<{ step: RawStep; rttPath?: string }> {
+  const rate = opts.ratePerSec;
+  const calls = Math.round(rate * opts.stepSec);
+  const { value: r, cpu } = await withCpuShares(opts.peerPid, () =>
+    runSippUac({
+      target,
+      rate,
+      calls,
+      transport: 'udp',
+      service: `${opts.label}-${rate}`,
+      timeoutMs: opts.stepTimeoutMs ?? 30_000,
+      label: `${opts.label}-${rate}`,
+      extraArgs: opts.extraArgs,
+    }),
+  );
+  const clean =
+    r.failed === 0 &&
+    r.successful === calls &&
+    r.callsPerSec >= RAW_MIN_ACHIEVED_SHARE * rate &&
+    r.retransmissions <= RAW_MAX_RETRANSMISSION_SHARE * calls;
+  const step = { askedPerSec: rate, achievedPerSec: r.callsPerSec, successful: r.successful, failed: r.failed, retransmissions: r.retransmissions, elapsedMs: r.elapsedMs, cpu, clean };
+  return r.rttPath === undefined ? { step } : { step, rttPath: r.rttPath };
+}
+
 /** Ramps SIPp's PUBLISH UAC against `target` (UDP) and returns every step run. */
 export async function sippRamp(target: { host: string; port: number }, opts: SippRampOptions): Promise<RawStep[]> {
   const steps: RawStep[] = [];
   for (const rate of opts.ratesPerSec) {
-    const calls = Math.round(rate * opts.stepSec);
-    const { value: r, cpu } = await withCpuShares(opts.peerPid, () =>
-      runSippUac({
-        target,
-        rate,
-        calls,
-        transport: 'udp',
-        service: `${opts.label}-${rate}`,
-        timeoutMs: opts.stepTimeoutMs ?? 30_000,
-        label: `${opts.label}-${rate}`,
-      }),
-    );
-    const clean =
-      r.failed === 0 &&
-      r.successful === calls &&
-      r.callsPerSec >= RAW_MIN_ACHIEVED_SHARE * rate &&
-      r.retransmissions <= RAW_MAX_RETRANSMISSION_SHARE * calls;
-    steps.push({ askedPerSec: rate, achievedPerSec: r.callsPerSec, successful: r.successful, failed: r.failed, retransmissions: r.retransmissions, elapsedMs: r.elapsedMs, cpu, clean });
-    if (!clean) break;
+    const { step } = await sippStep(target, { ...opts, ratePerSec: rate });
+    steps.push(step);
+    if (!step.clean) break;
   }
   return steps;
+}
+
+/** Response times of one `-trace_rtt` file (`Date_ms;response_time_ms;rtd_no`), in ms. */
+export function parseRttCsv(text: string): number[] {
+  const out: number[] = [];
+  for (const line of text.split('\n')) {
+    const field = line.split(';')[1];
+    if (field === undefined || field.trim() === '') continue;
+    const ms = Number(field);
+    if (Number.isFinite(ms)) out.push(ms);
+  }
+  return out;
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? Math.max(1, a) : gcd(b, a % b);
+}
+
+/**
+ * SIPp's own latency: one extra step at `ratePerSec` with every response time traced (not during
+ * the ramp, whose rate the tracing could lower). SIPp measures in whole milliseconds.
+ */
+export async function sippLatency(target: { host: string; port: number }, opts: { ratePerSec: number; stepSec?: number; peerPid: number; label: string }): Promise<{ step: RawStep; latency: LatencyPercentiles }> {
+  const stepSec = opts.stepSec ?? RAW_STEP_SEC;
+  // SIPp never writes a last partial batch: a dump interval that divides the call count keeps them all.
+  const dumpEvery = gcd(Math.round(opts.ratePerSec * stepSec), RTT_DUMP_MAX_CALLS);
+  const { step, rttPath } = await sippStep(target, {
+    ratePerSec: opts.ratePerSec,
+    stepSec,
+    peerPid: opts.peerPid,
+    label: opts.label,
+    extraArgs: ['-trace_rtt', '-rtt_freq', String(dumpEvery)],
+  });
+  if (rttPath === undefined) return { step, latency: latencyPercentiles([]) };
+  try {
+    return { step, latency: latencyPercentiles(parseRttCsv(await readFile(rttPath, 'utf8'))) };
+  } finally {
+    await rm(rttPath, { force: true });
+  }
 }
 
 export function rawSippRamp(uas: SippUasHandle): Promise<RawStep[]> {

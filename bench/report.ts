@@ -19,6 +19,21 @@ export interface BenchRatio {
   /** The goal is an upper bound. */
   atMost?: boolean;
   pass?: boolean;
+  /** Labels of the rows (of the same result) holding our figure and the reference's, for the summary table. */
+  oursRow?: string;
+  referenceRow?: string;
+}
+
+/** The rows a ratio compares (labels of rows in the same result). */
+export interface RatioRows {
+  ours?: string;
+  reference?: string;
+}
+
+function withRows(r: BenchRatio, rows: RatioRows | undefined): BenchRatio {
+  if (rows?.ours !== undefined) r.oursRow = rows.ours;
+  if (rows?.reference !== undefined) r.referenceRow = rows.reference;
+  return r;
 }
 
 export interface BenchResult {
@@ -27,8 +42,20 @@ export interface BenchResult {
   rows: BenchRow[];
   ratios: BenchRatio[];
   notes: string[];
-  /** Time series for charts (latest.json only, not rendered in Markdown), by name. */
+  /** Time series (latest.json; charted for the benchmarks that have a chart for them), by name. */
   series?: Record<string, BenchSeries>;
+  /** Per-transaction latency of each measured case (ours and the references where measurable), by case. */
+  percentiles?: Record<string, LatencyPercentiles>;
+}
+
+/** A latency distribution: how many samples, and the nearest-rank percentiles in milliseconds. */
+export interface LatencyPercentiles {
+  count: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
 }
 
 /**
@@ -44,33 +71,55 @@ export interface BenchSeries {
 }
 
 /** A ratio with its verdict filled in from the goal (value >= goal). */
-export function ratio(label: string, value: number, goal?: number): BenchRatio {
-  return goal === undefined ? { label, value } : { label, value, goal, pass: value >= goal };
+export function ratio(label: string, value: number, goal?: number, rows?: RatioRows): BenchRatio {
+  return withRows(goal === undefined ? { label, value } : { label, value, goal, pass: value >= goal }, rows);
 }
 
 /** A ratio whose goal is an upper bound (value <= goal), e.g. a drain time over the ideal. */
-export function ratioAtMost(label: string, value: number, goal: number): BenchRatio {
-  return { label, value, goal, atMost: true, pass: value <= goal };
+export function ratioAtMost(label: string, value: number, goal: number, rows?: RatioRows): BenchRatio {
+  return withRows({ label, value, goal, atMost: true, pass: value <= goal }, rows);
 }
 
-function formatValue(value: number, unit: string): string {
+/** A figure as the tables show it ("n/a" for what JSON turned from NaN into null). */
+export function formatValue(value: number | null, unit: string): string {
+  if (typeof value !== 'number' || Number.isNaN(value)) return 'n/a';
   if (!Number.isFinite(value)) return String(value);
   if (unit === 'ms' || unit === 'µs') return value.toFixed(value >= 100 ? 0 : 2);
   if (Number.isInteger(value) || Math.abs(value) >= 100) return Math.round(value).toLocaleString('en-US');
   return value.toFixed(2);
 }
 
-function cell(text: string): string {
+export function formatRatio(value: number | null): string {
+  return typeof value === 'number' && Number.isFinite(value) ? value.toFixed(3) : 'n/a';
+}
+
+/** A Markdown table cell: no pipe or line break of its own. */
+export function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+}
+
+export function goalText(r: BenchRatio): string {
+  return r.goal === undefined ? '' : `${r.atMost ? '<=' : '>='} ${r.goal}`;
 }
 
 function verdict(r: BenchRatio): string {
   if (r.goal === undefined) return '';
-  return `${r.pass ? 'PASS' : 'FAIL'} (goal ${r.atMost ? '<=' : '>='} ${r.goal})`;
+  return `${r.pass ? 'PASS' : 'FAIL'} (goal ${goalText(r)})`;
 }
 
-/** One benchmark as a Markdown section: description, figures, ratios, notes. */
-export function renderMarkdown(result: BenchResult, headingLevel = 2): string {
+function latencyCell(ms: number | null): string {
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) return 'n/a';
+  return ms.toFixed(ms >= 100 ? 0 : ms >= 10 ? 1 : 2);
+}
+
+/** A chart of this benchmark, as the report links it (a file beside latest.md). */
+export interface ChartLink {
+  fileName: string;
+  title: string;
+}
+
+/** One benchmark as a Markdown section: description, figures, ratios, latency percentiles, charts, notes. */
+export function renderMarkdown(result: BenchResult, headingLevel = 2, charts: readonly ChartLink[] = []): string {
   const h = '#'.repeat(headingLevel);
   const out: string[] = [`${h} ${result.name}`, '', result.description, ''];
   out.push('| measure | value | unit |', '|---|---:|---|');
@@ -78,9 +127,18 @@ export function renderMarkdown(result: BenchResult, headingLevel = 2): string {
   out.push('');
   if (result.ratios.length > 0) {
     out.push('| ratio | value | verdict |', '|---|---:|---|');
-    for (const r of result.ratios) out.push(`| ${cell(r.label)} | ${r.value.toFixed(3)} | ${verdict(r)} |`);
+    for (const r of result.ratios) out.push(`| ${cell(r.label)} | ${formatRatio(r.value)} | ${verdict(r)} |`);
     out.push('');
   }
+  const percentiles = Object.entries(result.percentiles ?? {});
+  if (percentiles.length > 0) {
+    out.push('| latency per transaction (ms) | p50 | p90 | p99 | p99.9 | max | samples |', '|---|---:|---:|---:|---:|---:|---:|');
+    for (const [name, p] of percentiles) {
+      out.push(`| ${cell(name)} | ${latencyCell(p.p50Ms)} | ${latencyCell(p.p90Ms)} | ${latencyCell(p.p99Ms)} | ${latencyCell(p.p999Ms)} | ${latencyCell(p.maxMs)} | ${p.count.toLocaleString('en-US')} |`);
+    }
+    out.push('');
+  }
+  for (const c of charts) out.push(`![${c.title.replace(/[[\]]/g, '')}](${c.fileName})`, '');
   if (result.notes.length > 0) {
     out.push('Notes:', '');
     for (const n of result.notes) out.push(`- ${n}`);

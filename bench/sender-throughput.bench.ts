@@ -6,6 +6,8 @@
  * - Ours: SipMwiSender.send() for N distinct mailboxes, initial PUBLISHes then the same mailboxes
  *   again as modifies (SIP-If-Match), with a bounded in-flight window; the best clean window counts.
  * - Ours minus the publisher and codec: SipStack.request() with the same PUBLISH shape.
+ * - Latency percentiles of the best run of each, beside SIPp's own (-trace_rtt) in one more step
+ *   at the rate our sender reached.
  * Goal (issue): the sender reaches at least half of raw SIPp.
  */
 import { availableParallelism } from 'node:os';
@@ -16,8 +18,8 @@ import { startSippUas, type SippUasHandle } from '../test/harness/sipp.ts';
 import { testSender } from '../test/support/sender.ts';
 import { runClosedLoop, type ClosedLoopResult } from './closed-loop.ts';
 import { withCpuShares, type CpuShares } from './process-cpu.ts';
-import { RAW_MAX_RETRANSMISSION_SHARE, RAW_MIN_ACHIEVED_SHARE, RAW_STEP_SEC, rawSippRamp } from './raw-sipp.ts';
-import { ratio, type BenchResult, type BenchRow } from './report.ts';
+import { RAW_MAX_RETRANSMISSION_SHARE, RAW_MIN_ACHIEVED_SHARE, RAW_STEP_SEC, rawSippRamp, sippLatency } from './raw-sipp.ts';
+import { ratio, type BenchResult, type BenchRow, type LatencyPercentiles } from './report.ts';
 
 const MAILBOXES = 20_000;
 const WINDOWS = [200, 1_000, 5_000];
@@ -25,6 +27,10 @@ const WINDOWS = [200, 1_000, 5_000];
 const ROUNDS = 2;
 const WARMUP_OPS = 4_000;
 const GOAL_SENDER_OVER_RAW = 0.5;
+const RAW_ROW = 'raw SIPp UAC: highest clean rate';
+const INITIAL = 'sender initial (best)';
+const MODIFY = 'sender modify (best)';
+const STACK = 'stack.request() (best)';
 
 
 interface Phase extends ClosedLoopResult {
@@ -156,11 +162,15 @@ function bestPerWindow(phases: Phase[]): Phase[] {
   return WINDOWS.map((w) => fastest(phases.filter((p) => p.window === w)));
 }
 
+function rateLabel(label: string, p: Phase): string {
+  return `${label}: transactions/s (window ${p.window})`;
+}
+
 function phaseRows(label: string, p: Phase): BenchRow[] {
   return [
-    { label: `${label}: transactions/s (window ${p.window})`, value: p.perSec, unit: 'tx/s' },
-    { label: `${label}: latency p50`, value: p.p50Ms, unit: 'ms' },
-    { label: `${label}: latency p99`, value: p.p99Ms, unit: 'ms' },
+    { label: rateLabel(label, p), value: p.perSec, unit: 'tx/s' },
+    { label: `${label}: latency p50`, value: p.latency.p50Ms, unit: 'ms' },
+    { label: `${label}: latency p99`, value: p.latency.p99Ms, unit: 'ms' },
     { label: `${label}: failed`, value: p.failed, unit: 'count' },
     { label: `${label}: UDP retransmissions`, value: p.retransmissions, unit: 'count' },
     { label: `${label}: node CPU per transaction (system part ${p.systemUsPerOp.toFixed(0)} µs)`, value: p.cpuUsPerOp, unit: 'µs' },
@@ -176,7 +186,7 @@ function cores(n: number | undefined): string {
 
 function phaseNote(label: string, p: Phase): string {
   return (
-    `${label}, window ${p.window}: ${Math.round(p.perSec)} tx/s, p50 ${p.p50Ms.toFixed(1)} ms, p99 ${p.p99Ms.toFixed(1)} ms, ` +
+    `${label}, window ${p.window}: ${Math.round(p.perSec)} tx/s, p50 ${p.latency.p50Ms.toFixed(1)} ms, p99 ${p.latency.p99Ms.toFixed(1)} ms, ` +
     `failed ${p.failed}, timeouts ${p.timeouts}, retransmissions ${p.retransmissions}, ${p.cpuUsPerOp.toFixed(0)} µs CPU/tx; ` +
     `CPU node ${cores(p.cpu.self)}, UAS ${cores(p.cpu.peer)}, others ${cores(p.cpu.others)} cores`
   );
@@ -202,21 +212,33 @@ export async function run(): Promise<BenchResult> {
     const initial = best(initials);
     const modify = best(modifies);
     const stack = best(stackRuns);
+    // SIPp's latency at the rate our sender reached, so both loads on the UAS are alike.
+    const rawLatencyRate = Math.max(1_000, Math.floor(initial.phase.perSec / 1_000) * 1_000);
+    const rawLatency = await sippLatency(uas, { ratePerSec: rawLatencyRate, peerPid: uas.pid, label: 'bench-raw-latency' });
+    const percentiles: Record<string, LatencyPercentiles> = {
+      [`sender initial, window ${initial.phase.window} (best run)`]: initial.phase.latency,
+      [`sender modify, window ${modify.phase.window} (best run)`]: modify.phase.latency,
+      [`stack.request(), window ${stack.phase.window} (best run)`]: stack.phase.latency,
+      [`raw SIPp UAC, open loop at ${rawLatencyRate.toLocaleString('en-US')}/s`]: rawLatency.latency,
+    };
 
     const windowRow = (label: string) => (p: Phase) => ({ label: `${label}, window ${p.window}${isClean(p) ? '' : ' (retransmissions or failures)'}`, value: p.perSec, unit: 'tx/s' });
     const rows: BenchRow[] = [
       ...raw.map((s) => ({ label: `raw SIPp UAC, asked ${s.askedPerSec.toLocaleString('en-US')}/s: achieved${s.clean ? '' : ' (not clean)'}`, value: s.achievedPerSec, unit: 'calls/s' })),
-      { label: 'raw SIPp UAC: highest clean rate', value: rawPerSec, unit: 'calls/s' },
+      { label: RAW_ROW, value: rawPerSec, unit: 'calls/s' },
       ...(rawBest.cpu.peer === undefined ? [] : [{ label: 'raw SIPp UAC at that rate: SIPp UAS CPU', value: rawBest.cpu.peer, unit: 'cores' }]),
       ...bestPerWindow(initials).map(windowRow('sender initial')),
       ...bestPerWindow(modifies).map(windowRow('sender modify')),
       ...bestPerWindow(stackRuns).map(windowRow('stack.request()')),
-      ...phaseRows('sender initial (best)', initial.phase),
-      ...phaseRows('sender modify (best)', modify.phase),
-      ...phaseRows('stack.request() (best)', stack.phase),
+      ...phaseRows(INITIAL, initial.phase),
+      ...phaseRows(MODIFY, modify.phase),
+      ...phaseRows(STACK, stack.phase),
     ];
 
     const notes = [
+      `Latency per transaction: ours from send()/request() to its settling, in a closed loop (with W in flight at R tx/s, each waits about W / R in this process's queues: ${initial.phase.window} / ${Math.round(initial.phase.perSec).toLocaleString('en-US')} = ${((initial.phase.window / initial.phase.perSec) * 1000).toFixed(1)} ms); ` +
+        `raw SIPp from its -trace_rtt (PUBLISH sent to 200 received, whole milliseconds), in one more step of ${RAW_STEP_SEC} s at the rate our sender reached (asked ${rawLatencyRate.toLocaleString('en-US')}/s, achieved ${Math.round(rawLatency.step.achievedPerSec).toLocaleString('en-US')}/s, ` +
+        `${rawLatency.step.failed} failed, ${rawLatency.step.retransmissions} retransmissions, ${rawLatency.latency.count.toLocaleString('en-US')} response times traced), open loop: a call starts on SIPp's clock, not when another ends.`,
       `One SIPp UAS for everything (uas-200, UDP, 127.0.0.1, -deadcall_wait 0, no message trace). This machine has ${availableParallelism()} CPUs, ` +
         'and the UAS shares them with the load generator in both measurements (the SIPp UAC process, or this Node process); ' +
         '"other processes\' CPU" is whatever else ran on the machine meanwhile (CPUs x wall time minus idle time from /proc/stat, minus Node and the UAS).',
@@ -250,12 +272,13 @@ export async function run(): Promise<BenchResult> {
         'beside raw SIPp UAC to the same UAS in the same run. Goal: the sender reaches at least half of raw SIPp.',
       rows,
       ratios: [
-        ratio('sender initial / raw SIPp', initial.phase.perSec / rawPerSec, GOAL_SENDER_OVER_RAW),
-        ratio('sender modify / raw SIPp', modify.phase.perSec / rawPerSec, GOAL_SENDER_OVER_RAW),
-        ratio('stack.request() / raw SIPp', stack.phase.perSec / rawPerSec),
+        ratio('sender initial / raw SIPp', initial.phase.perSec / rawPerSec, GOAL_SENDER_OVER_RAW, { ours: rateLabel(INITIAL, initial.phase), reference: RAW_ROW }),
+        ratio('sender modify / raw SIPp', modify.phase.perSec / rawPerSec, GOAL_SENDER_OVER_RAW, { ours: rateLabel(MODIFY, modify.phase), reference: RAW_ROW }),
+        ratio('stack.request() / raw SIPp', stack.phase.perSec / rawPerSec, undefined, { ours: rateLabel(STACK, stack.phase), reference: RAW_ROW }),
         ratio('sender initial / stack.request()', initial.phase.perSec / stack.phase.perSec),
       ],
       notes,
+      percentiles,
     };
   } finally {
     await uas.stop();

@@ -316,6 +316,8 @@ export interface SippUacResult {
   /** 0 all calls succeeded, 1 some failed (SIPp's convention). */
   exitCode: number;
   logPath: string;
+  /** Every response time SIPp traced (`-trace_rtt` in extraArgs), moved beside the log. */
+  rttPath?: string;
 }
 
 /** Run a SIPp UAC to completion and return its final statistics. */
@@ -368,6 +370,10 @@ export async function runSippUac(options: SippUacOptions): Promise<SippUacResult
       throw new Error(`SIPp UAC failed (exit ${exitCode}, signal ${outcome.signal}); log ${proc.logPath}:\n${await proc.logTail()}`);
     }
     await fsp.copyFile(statPath, proc.logPath.replace(/\.log$/, '.stat.csv')).catch(() => undefined);
+    // With -trace_rtt in extraArgs, SIPp writes <scenario>_<pid>_rtt.csv into its cwd (the work dir).
+    const rttFile = (await fsp.readdir(workDir)).find((f) => f.endsWith('_rtt.csv'));
+    const rttPath = rttFile === undefined ? undefined : proc.logPath.replace(/\.log$/, '.rtt.csv');
+    if (rttFile !== undefined && rttPath !== undefined) await fsp.rename(path.join(workDir, rttFile), rttPath);
     return {
       elapsedMs: stats.elapsedMs,
       successful: stats.successfulCalls,
@@ -376,6 +382,7 @@ export async function runSippUac(options: SippUacOptions): Promise<SippUacResult
       callsPerSec: stats.elapsedMs > 0 ? (stats.successfulCalls * 1000) / stats.elapsedMs : 0,
       exitCode,
       logPath: proc.logPath,
+      rttPath,
     };
   } finally {
     await proc.stop(1000);
