@@ -9,6 +9,7 @@ import type { ParsePayload } from 'zod/v4/core';
 import pkg from '../package.json' with { type: 'json' };
 import { DEFAULT_ODBC_TABLE, isPlainTableName } from '../src/sources/asterisk-odbc-query.ts';
 import { mailboxUriTemplateProblem } from '../src/sources/mailbox-uri-template.ts';
+import { REDIS_URL_FORMS, redisUrlProblem } from '../src/store/redis-connection.ts';
 
 /** Dotted paths of settings that must never be logged; each may also come from `<ENV>_FILE`. */
 export const SECRET_PATHS = ['sip.auth.password', 'redis.url', 'api.producerToken', 'api.operatorToken', 'api.viewerToken', 'api.sessionSecret', 'sweep.sql.url'] as const;
@@ -125,10 +126,15 @@ const targetsSchema = section({
 });
 
 const redisSchema = section({
-  url: singleLine('a redis:// or rediss:// URL')
-    .refine((s) => /^rediss?:\/\/[^\s]+$/.test(s), { error: 'must be a redis:// or rediss:// URL' })
+  url: singleLine(REDIS_URL_FORMS)
+    .superRefine((s, ctx) => {
+      const problem = redisUrlProblem(s);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+    })
     .optional()
-    .describe('Redis to use. Unset: a private redis-server is started on loopback with AOF persistence in redis.dataDir. Secret (may hold a password): prefer MWI_REDIS__URL_FILE.'),
+    .describe(
+      'Redis to use: redis://, rediss://, redis+sentinel://[user:password@]host:port,.../MASTER_NAME[?sentinelPassword=...] (the primary a Sentinel group names) or redis+cluster://[user:password@]host:port,... (a Redis Cluster; redis.keyPrefix keeps every key in one slot). Unset: a private redis-server is started on loopback with AOF persistence in redis.dataDir. Secret (may hold a password): prefer MWI_REDIS__URL_FILE.',
+    ),
   dataDir: singleLine('a non-empty directory path').default('data/redis').describe('Where the private redis-server keeps its append-only file (when redis.url is unset).'),
   keyPrefix: singleLine()
     .refine((s) => /\{[^{}]+\}/.test(s), { error: 'must contain a non-empty {hash tag} so every key lands in one Redis Cluster slot' })

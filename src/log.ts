@@ -51,8 +51,15 @@ export function createLogger(opts: CreateLoggerOptions): Logger {
   );
 }
 
-/** `redis://user:secret@host:6379/0` -> `redis://user:***@host:6379/0`; unchanged without a password. */
+/**
+ * `redis://user:secret@host:6379/0` -> `redis://user:***@host:6379/0`; unchanged without a password.
+ * Also `redis+sentinel://:s@h1:1,h2:2/mymaster?sentinelPassword=t` -> `redis+sentinel://:***@h1:1,h2:2/mymaster?sentinelPassword=***`.
+ */
 export function maskUrlCredentials(url: string): string {
+  return maskPasswordParams(maskUserinfo(url));
+}
+
+function maskUserinfo(url: string): string {
   // As in WHATWG URL parsing, the authority ends at the first "/", "?" or "#", and its last "@"
   // ends the userinfo (so a password may hold an unescaped "@"); the first ":" ends the user.
   const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)@/i.exec(url);
@@ -61,4 +68,11 @@ export function maskUrlCredentials(url: string): string {
   const colon = userinfo.indexOf(':');
   if (colon === -1) return url;
   return `${m[1] ?? ''}${userinfo.slice(0, colon)}:***@${url.slice(m[0].length)}`;
+}
+
+/** Query parameters named like a password (sentinelPassword, password) keep their name only. */
+function maskPasswordParams(url: string): string {
+  const q = url.indexOf('?');
+  if (q === -1) return url;
+  return url.slice(0, q) + url.slice(q).replace(/([?&][a-z]*password=)[^&#]*/gi, '$1***');
 }

@@ -9,10 +9,9 @@
  * - while Redis is unreachable the process goes on alone (local trips, local probes), and
  *   re-reads everything once Redis answers again: the fleet's state wins then.
  */
-import type { Redis } from 'ioredis';
-
 import type { Clock, TimerHandle } from '../clock.ts';
 import { quitOrDisconnect } from '../store/reconnect.ts';
+import { duplicateConnection, type RedisClient } from '../store/redis-connection.ts';
 import { SerialLoop } from '../serial-loop.ts';
 import { ErrorCodes, isMwiError } from '../errors.ts';
 import type { StoreKeys } from '../store/keys.ts';
@@ -30,9 +29,9 @@ export interface BreakerLog {
 
 export interface FleetBreakersOptions {
   /** The store client (createStoreClient): fails fast while Redis is away. */
-  redis: Redis;
+  redis: RedisClient;
   /** A dedicated connection for the channel; by default a duplicate of `redis`. */
-  createSubscriber?: () => Redis;
+  createSubscriber?: () => RedisClient;
   keys: StoreKeys;
   clock: Clock;
   settings: BreakerSettings;
@@ -101,7 +100,7 @@ function transitionMessage(t: BreakerTransition): string {
 
 export class RedisFleetBreakers implements FleetBreakers {
   readonly #store: RedisBreakerStore;
-  readonly #subscriber: Redis;
+  readonly #subscriber: RedisClient;
   readonly #channel: string;
   readonly #clock: Clock;
   readonly #settings: BreakerSettings;
@@ -155,8 +154,8 @@ export class RedisFleetBreakers implements FleetBreakers {
     this.#loop.soon();
   }
 
-  #duplicateForChannel(redis: Redis): Redis {
-    return redis.duplicate({ lazyConnect: false, autoResubscribe: false, enableOfflineQueue: false, maxRetriesPerRequest: null, enableAutoPipelining: false });
+  #duplicateForChannel(redis: RedisClient): RedisClient {
+    return duplicateConnection(redis, { lazyConnect: false, autoResubscribe: false, enableOfflineQueue: false, maxRetriesPerRequest: null, enableAutoPipelining: false });
   }
 
   async #subscribe(): Promise<void> {

@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-connection.ts';
 
 import type { Config } from '../../config/schema.ts';
 import { systemClock, type Clock } from '../clock.ts';
@@ -53,7 +53,7 @@ export interface OperatorReply extends StoredBreaker {
 
 export interface RedisBreakerStoreOptions {
   /** Shared, caller-owned client (createStoreClient); must not have a keyPrefix. */
-  redis: Redis;
+  redis: RedisClient;
   keys: StoreKeys;
   settings: BreakerSettings;
   clock?: Clock;
@@ -98,7 +98,7 @@ function transitionOf(json: unknown): BreakerTransition | undefined {
 }
 
 export class RedisBreakerStore {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #keys: StoreKeys;
   readonly #settings: BreakerSettings;
   readonly #clock: Clock;

@@ -3,7 +3,7 @@
  * client on the shared Redis (redis.url, as the running workers use) and the control store.
  * Without redis.url: MWI_REDIS_URL_REQUIRED (exit 2); Redis unreachable: MWI_REDIS_UNAVAILABLE (exit 69).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-connection.ts';
 
 import type { Config } from '../../config/schema.ts';
 import { RedisControlStore } from '../control/redis-control-store.ts';
@@ -13,7 +13,7 @@ import { storeKeys, type StoreKeys } from '../store/keys.ts';
 import { createStoreClient } from '../store/store-client.ts';
 
 export interface ControlSession {
-  redis: Redis;
+  redis: RedisClient;
   keys: StoreKeys;
   control: RedisControlStore;
   close(): Promise<void>;
@@ -26,7 +26,7 @@ export async function openControlSession(config: Config): Promise<ControlSession
   if (url === undefined) {
     throw new MwiError(ErrorCodes.REDIS_URL_REQUIRED, 'redis.url is not set (MWI_REDIS__URL or MWI_REDIS__URL_FILE): this command works on the shared Redis of the running workers');
   }
-  let redis: Redis;
+  let redis: RedisClient;
   try {
     redis = await createStoreClient({ url });
   } catch (err) {

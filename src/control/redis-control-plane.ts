@@ -11,14 +11,13 @@
  *   its own `until` ends it. One warning per outageLogIntervalMs.
  * Call refresh() once before starting work: until the first read the view is empty.
  */
-import { Redis } from 'ioredis';
-
 import type { Clock } from '../clock.ts';
 import { quitOrDisconnect } from '../store/reconnect.ts';
 import { SerialLoop } from '../serial-loop.ts';
 import { ErrorCodes, isMwiError } from '../errors.ts';
 import type { StoreKeys } from '../store/keys.ts';
 import { jitteredRetryStrategy } from '../store/reconnect.ts';
+import { createRedisConnection, duplicateConnection, type RedisClient } from '../store/redis-connection.ts';
 import { inForce } from './control-codec.ts';
 import { GLOBAL_SCOPE, scopeKey } from './control-input.ts';
 import { RedisControlStore, comparePauses } from './redis-control-store.ts';
@@ -32,11 +31,11 @@ export interface ControlLog {
 
 export interface RedisControlPlaneOptions {
   /** The store client (createStoreClient): fails fast while Redis is away. Caller-owned. */
-  redis: Redis;
+  redis: RedisClient;
   /** Where the subscriber connects; ignored with createSubscriber. Neither: a duplicate of `redis`. */
   redisUrl?: string;
   /** A dedicated connection for the channel (owned and quit by close()). */
-  createSubscriber?: () => Redis;
+  createSubscriber?: () => RedisClient;
   keys: StoreKeys;
   clock: Clock;
   log: ControlLog;
@@ -63,7 +62,7 @@ const SUBSCRIBER_OPTIONS = {
 
 export class RedisControlPlane implements ControlPlane {
   readonly #store: RedisControlStore;
-  readonly #subscriber: Redis;
+  readonly #subscriber: RedisClient;
   readonly #channel: string;
   readonly #clock: Clock;
   readonly #log: ControlLog;
@@ -90,7 +89,7 @@ export class RedisControlPlane implements ControlPlane {
     if (!(this.#pollMs > 0)) throw new RangeError(`pollMs must be positive, got ${this.#pollMs}`);
     this.#store = new RedisControlStore({ redis: opts.redis, keys: opts.keys, clock: opts.clock, ...(opts.auditCap === undefined ? {} : { auditCap: opts.auditCap }) });
     this.#channel = opts.keys.controlChannel();
-    this.#subscriber = opts.createSubscriber?.() ?? (opts.redisUrl === undefined ? opts.redis.duplicate(SUBSCRIBER_OPTIONS) : new Redis(opts.redisUrl, SUBSCRIBER_OPTIONS));
+    this.#subscriber = opts.createSubscriber?.() ?? (opts.redisUrl === undefined ? duplicateConnection(opts.redis, SUBSCRIBER_OPTIONS) : createRedisConnection(opts.redisUrl, SUBSCRIBER_OPTIONS));
     this.#subscriber.on('error', (err: Error) => this.#log.debug({ err }, 'control channel connection error'));
     this.#subscriber.on('message', (channel: string) => {
       if (channel === this.#channel) this.#loop.soon();

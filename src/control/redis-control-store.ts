@@ -4,7 +4,7 @@
  * this directly; workers use RedisControlPlane, which keeps a synchronous view on top of it.
  * Keys (src/store/keys.ts): controlPauses hash, controlDrain string, controlAudit list, controlChannel.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-connection.ts';
 
 import { systemClock, type Clock } from '../clock.ts';
 import { assertNoKeyPrefix, type StoreKeys } from '../store/keys.ts';
@@ -20,7 +20,7 @@ import type { AuditEntry, ControlSnapshot, DrainState, PauseScope, PauseState } 
 
 export interface RedisControlStoreOptions {
   /** Shared, caller-owned client (createStoreClient); must not have a keyPrefix. */
-  redis: Redis;
+  redis: RedisClient;
   keys: StoreKeys;
   clock?: Clock;
   /** Audit entries kept, newest first. Default 10000. */
@@ -50,7 +50,7 @@ export function comparePauses(a: PauseState, b: PauseState): number {
 }
 
 export class RedisControlStore {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #keys: StoreKeys;
   readonly #clock: Clock;
   readonly #auditCap: number;

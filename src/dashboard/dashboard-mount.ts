@@ -4,7 +4,7 @@
  * CSRF token to write), and /dashboard as where a form login lands.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-connection.ts';
 
 import type { ApiDeps, GuardedMount } from '../api/server.ts';
 import { DELIVER_QUEUE } from '../queue/drain-queue.ts';
@@ -54,7 +54,7 @@ export function createDashboardMount(opts: DashboardMountOptions): DashboardApiD
  * `redis` (a shared client, left open when they close with the API) and the sweep status read
  * from it. Spread into startApi's deps.
  */
-export function dashboardOnRedis(opts: { redis: Redis; keyPrefix: string }): DashboardApiDeps {
+export function dashboardOnRedis(opts: { redis: RedisClient; keyPrefix: string }): DashboardApiDeps {
   const queues = [DELIVER_QUEUE, SWEEP_QUEUE].map((name) => {
     const queue = new Queue(name, { connection: opts.redis, prefix: opts.keyPrefix });
     queue.on('error', () => undefined); // each board request that fails answers with its cause

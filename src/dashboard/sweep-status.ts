@@ -7,7 +7,7 @@
  * Progress counts of a run in flight are not stored in Redis (SweepDeps.onProgress is
  * in-process only), so a running sweep shows as its holder record: mode, host, run id, start.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-connection.ts';
 
 import type { StoreKeys } from '../store/keys.ts';
 import { withRedis } from '../store/redis-unavailable.ts';
@@ -76,7 +76,7 @@ function summary(r: SweepRunRecord): SweepRunSummary {
 }
 
 /** The holder record, the lock's TTL, the last end and the latest `limit` runs. */
-export async function readSweepStatus(redis: Redis, keys: StoreKeys, limit: number = SWEEP_STATUS_RUNS): Promise<SweepStatus> {
+export async function readSweepStatus(redis: RedisClient, keys: StoreKeys, limit: number = SWEEP_STATUS_RUNS): Promise<SweepStatus> {
   const [holderRaw, ttlMs, lastEndedRaw, runsRaw] = await withRedis('read the sweep status', () =>
     Promise.all([redis.get(keys.sweepHolder()), redis.pttl(keys.sweepLock()), redis.hget(keys.sweepState(), 'lastEndedAt'), redis.lrange(keys.sweepRuns(), 0, limit - 1)]),
   );

@@ -10,7 +10,7 @@
  */
 import { hostname } from 'node:os';
 
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-connection.ts';
 
 import type { Config } from '../../config/schema.ts';
 import { RedisFleetBreakers } from '../breaker/fleet-breakers.ts';
@@ -50,7 +50,7 @@ export async function startProtections(deps: {
   clock: Clock;
   log: Logger;
   /** A store client (createStoreClient) the protections may share; each breaker set opens one subscriber besides. */
-  redis: Redis;
+  redis: RedisClient;
   sender: MwiSender;
   dns: Dns;
   worker?: string;

@@ -13,7 +13,6 @@
  * moved back to waiting by another worker's stalled-job check once their lock lapses.
  */
 import { Queue, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
 
 import type { Config } from '../../config/schema.ts';
 import { drain, type DrainDeps } from '../../jobs/drain.ts';
@@ -26,6 +25,7 @@ import { storeKeys } from '../store/keys.ts';
 import { RedisMailboxStore } from '../store/redis-mailbox-store.ts';
 import { withRedis } from '../store/redis-unavailable.ts';
 import { jitteredRetryStrategy } from '../store/reconnect.ts';
+import { createRedisConnection, type RedisClient } from '../store/redis-connection.ts';
 import { createStoreClient } from '../store/store-client.ts';
 import { BullDeliveryScheduler } from './bull-scheduler.ts';
 import { ConfigErrorLog } from './config-error-log.ts';
@@ -83,7 +83,7 @@ function settledWithin(promises: Iterable<Promise<unknown>>, ms: number, clock: 
 }
 
 /** QUIT, or a hard disconnect if that does not finish promptly (a worker connection waits out an outage). */
-async function quit(client: Redis, timeoutMs: number, clock: Clock): Promise<void> {
+async function quit(client: RedisClient, timeoutMs: number, clock: Clock): Promise<void> {
   const done = await settledWithin([client.quit()], timeoutMs, clock);
   if (!done) client.disconnect();
 }
@@ -102,7 +102,7 @@ export async function startDelivery(deps: {
   const log = deps.log.child({ component: 'delivery' });
   const d = config.delivery;
   const prefix = config.redis.keyPrefix;
-  const clients: Redis[] = [];
+  const clients: RedisClient[] = [];
   const stop = new AbortController();
   let flushDrainLog: (() => void) | undefined;
   let queue: Queue<DeliverJobData> | undefined;
@@ -158,7 +158,7 @@ export async function startDelivery(deps: {
         }
         return report;
       };
-      const workerRedis = new Redis(deps.redisUrl, { maxRetriesPerRequest: null, connectTimeout: 2_000, retryStrategy: jitteredRetryStrategy });
+      const workerRedis = createRedisConnection(deps.redisUrl, { maxRetriesPerRequest: null, connectTimeout: 2_000, retryStrategy: jitteredRetryStrategy });
       workerRedis.on('error', throttledWarn(log, clock, 'worker connection', 'Redis connection error'));
       clients.push(workerRedis);
       const w = new Worker<DeliverJobData>(

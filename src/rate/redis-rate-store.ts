@@ -7,7 +7,7 @@
  *
  * Keys (keys.ts, all under the {hash tag}): rate(id) hash, inFlight(id) hash, rateTargets() set.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-connection.ts';
 
 import { systemClock, type Clock } from '../clock.ts';
 import { assertNoKeyPrefix, storeKeys, type StoreKeys } from '../store/keys.ts';
@@ -22,7 +22,7 @@ import type { AcquireResult, LimitedBy, RateStore, StoredRate, WorkerReport } fr
 
 export interface RedisRateStoreOptions {
   /** Shared, caller-owned client; must not have a keyPrefix. */
-  redis: Redis;
+  redis: RedisClient;
   settings: RateSettings;
   keys?: StoreKeys;
   clock?: Clock;
@@ -68,7 +68,7 @@ function isRateState(v: unknown): v is RateState {
 }
 
 export class RedisRateStore implements RateStore {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #settings: RateSettings;
   readonly #keys: StoreKeys;
   readonly #clock: Clock;

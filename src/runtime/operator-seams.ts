@@ -4,7 +4,7 @@
  * one-mailbox resync. All read and write the shared Redis, so any API process of the fleet can
  * serve them, with or without workers of its own.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-connection.ts';
 
 import { isIP } from 'node:net';
 
@@ -35,7 +35,7 @@ export function operatorSeams(deps: {
   config: Config;
   redisUrl: string;
   /** A store client the seams may share (createStoreClient). */
-  redis: Redis;
+  redis: RedisClient;
   clock: Clock;
   store: RedisMailboxStore;
   scheduler: DeliveryScheduler;
@@ -74,7 +74,7 @@ export function operatorSeams(deps: {
  * target is a name) and each presence server this process delivers to (OPTIONS through the
  * guarded sender, so a target behind an open breaker is reported down without being probed).
  */
-export function readinessChecks(deps: { config: Config; redis: Redis; sender: GuardedSender | undefined; dns: DnsClient | undefined }): ReadinessCheck[] {
+export function readinessChecks(deps: { config: Config; redis: RedisClient; sender: GuardedSender | undefined; dns: DnsClient | undefined }): ReadinessCheck[] {
   const targets = new Set<string>(deps.sender?.knownTargets() ?? []);
   const configured = deps.config.targets.defaultPublishTarget;
   if (configured !== undefined && deps.sender !== undefined) targets.add(configured);

@@ -8,7 +8,7 @@
  * park() (permanent failure). A crash in between loses nothing: the mailbox stays dirty and is
  * due again when its lease ends.
  */
-import type { Redis } from 'ioredis';
+import { slotOwner, type RedisClient } from './redis-connection.ts';
 
 import { systemClock, type Clock } from '../clock.ts';
 import type { Outcome } from '../delivery/outcome.ts';
@@ -28,7 +28,7 @@ import { assertMailbox, assertSummary, assertValidUpdate, assertVersion } from '
 
 export interface RedisMailboxStoreOptions {
   /** Shared, caller-owned client; must not have a keyPrefix (the prefix lives in `keys`). */
-  redis: Redis;
+  redis: RedisClient;
   clock?: Clock;
   keys?: StoreKeys;
   /** Largest batch one applyUpdates call takes: the script blocks Redis while it runs. Default 1000. */
@@ -67,7 +67,7 @@ function assertTime(ms: unknown, name: string): asserts ms is number {
 }
 
 export class RedisMailboxStore {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #clock: Clock;
   readonly #keys: StoreKeys;
   readonly #maxBatchUpdates: number;
@@ -173,11 +173,13 @@ export class RedisMailboxStore {
     if ((await withRedis('backfill check', () => this.#redis.exists(ready))) === 1) return 0;
     const hashPrefix = this.#keys.mailbox('');
     const match = `${globLiteral(hashPrefix)}*`;
+    // On a cluster SCAN sees one node's keys: ask the node that owns our hash tag's slot.
+    const node = await withRedis('backfill slot owner', () => slotOwner(this.#redis, ready));
     let cursor = '0';
     let added = 0;
     do {
       if (signal?.aborted) return added;
-      const [next, keys] = await withRedis('backfill scan', () => this.#redis.scan(cursor, 'MATCH', match, 'COUNT', BACKFILL_SCAN_COUNT));
+      const [next, keys] = await withRedis('backfill scan', () => node.scan(cursor, 'MATCH', match, 'COUNT', BACKFILL_SCAN_COUNT));
       cursor = next;
       if (keys.length > 0) {
         const members = keys.flatMap((k) => [0, k.slice(hashPrefix.length)] as const);

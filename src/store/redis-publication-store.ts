@@ -3,7 +3,7 @@
  * Each entry is one string key whose Redis TTL ends `ttlGraceMs` after the grant lapses: the
  * publisher still sees a just-lapsed entry (and starts afresh), and dead entries disappear.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connection.ts';
 
 import type { Publication, PublicationStore } from '../sip/publication-store.ts';
 import { assertNoKeyPrefix, storeKeys, type StoreKeys } from './keys.ts';
@@ -11,7 +11,7 @@ import { withRedis } from './redis-unavailable.ts';
 
 export interface RedisPublicationStoreOptions {
   /** Shared, caller-owned client; must not have a keyPrefix. */
-  redis: Redis;
+  redis: RedisClient;
   keys?: StoreKeys;
   /** How long past expiresAt Redis keeps an entry (covers clock skew between runners and Redis). Default 60 s. */
   ttlGraceMs?: number;
@@ -25,7 +25,7 @@ function isPublication(value: unknown): value is Publication {
 }
 
 export class RedisPublicationStore implements PublicationStore {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #keys: StoreKeys;
   readonly #ttlGraceMs: number;
 

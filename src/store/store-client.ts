@@ -4,13 +4,14 @@
  * to retry), a command timeout so a hung Redis is noticed, and ready before it is returned.
  * BullMQ workers need a different client (maxRetriesPerRequest: null); do not share this one.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 
 import { ErrorCodes, MwiError } from '../errors.ts';
+import { connectWithin, createRedisConnection, type RedisClient, type SingleRedisUrl } from './redis-connection.ts';
 import { jitteredRetryStrategy } from './reconnect.ts';
 
 export interface StoreClientOptions {
-  /** redis://[user:password@]host:port[/db] */
+  /** redis://[user:password@]host:port[/db], or a redis+sentinel:// / redis+cluster:// URL (redis-connection.ts). */
   url: string;
   /** Default 2000. */
   connectTimeoutMs?: number;
@@ -35,11 +36,15 @@ export function storeClientOptions(opts: Omit<StoreClientOptions, 'url'> = {}) {
   } as const;
 }
 
-export async function createStoreClient(opts: StoreClientOptions): Promise<Redis> {
-  const redis = new Redis(opts.url, storeClientOptions(opts));
+/** A redis:// or rediss:// URL gives a plain Redis client; any URL (also redis+sentinel:// or redis+cluster://) a RedisClient. */
+export function createStoreClient(opts: StoreClientOptions & { url: SingleRedisUrl }): Promise<Redis>;
+export function createStoreClient(opts: StoreClientOptions): Promise<RedisClient>;
+export async function createStoreClient(opts: StoreClientOptions): Promise<RedisClient> {
+  const redis = createRedisConnection(opts.url, storeClientOptions(opts));
   redis.on('error', opts.onError ?? (() => {}));
   try {
-    await redis.connect();
+    // Room for a Sentinel or cluster start-up: a discovery, a node connection and a ready check.
+    await connectWithin(redis, 2 * (opts.connectTimeoutMs ?? 2000) + (opts.commandTimeoutMs ?? 1000));
   } catch (err) {
     redis.disconnect();
     throw new MwiError(ErrorCodes.REDIS_UNAVAILABLE, `cannot connect to Redis: ${err instanceof Error ? err.message : String(err)}`, {

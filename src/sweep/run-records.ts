@@ -5,7 +5,7 @@
  * from. Records carry start (right after the lock was acquired) and end (right before it was
  * released): the runs of all hosts never overlap in time, and this is the trail that shows it.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-connection.ts';
 
 import type { StoreKeys } from '../store/keys.ts';
 import { withRedis } from '../store/redis-unavailable.ts';
@@ -108,11 +108,11 @@ export interface SweepRunLog {
 }
 
 export class RedisSweepRunLog implements SweepRunLog {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #keys: StoreKeys;
   readonly #keep: number;
 
-  constructor(opts: { redis: Redis; keys: StoreKeys; keep: number }) {
+  constructor(opts: { redis: RedisClient; keys: StoreKeys; keep: number }) {
     this.#redis = opts.redis;
     this.#keys = opts.keys;
     this.#keep = opts.keep;

@@ -20,7 +20,7 @@
  */
 import os from 'node:os';
 
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-connection.ts';
 import Redlock, { ExecutionError, ResourceLockedError, type ExecutionResult, type Lock, type Settings } from 'redlock';
 
 import type { Clock, TimerHandle } from '../clock.ts';
@@ -104,7 +104,7 @@ return 0
 
 export interface RedlockSweepLockOptions {
   /** A fail-fast client (createStoreClient) without keyPrefix; caller-owned. */
-  redis: Redis;
+  redis: RedisClient;
   keys: StoreKeys;
   /** sweep.lockTtlMs: a crashed holder frees the lock within this long. */
   lockTtlMs: number;
@@ -113,7 +113,7 @@ export interface RedlockSweepLockOptions {
 }
 
 export class RedlockSweepLock implements SweepLock {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #keys: StoreKeys;
   readonly #ttlMs: number;
   readonly #clock: Clock;

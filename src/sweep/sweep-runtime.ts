@@ -9,7 +9,6 @@
  * caller's (startDelivery's).
  */
 import { Queue, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
 
 import type { Config } from '../../config/schema.ts';
 import { sweepTick, type SweepTickResult } from '../../jobs/sweep.ts';
@@ -21,6 +20,7 @@ import type { IndexedStore } from '../sources/store-source.ts';
 import { storeKeys } from '../store/keys.ts';
 import { withRedis } from '../store/redis-unavailable.ts';
 import { jitteredRetryStrategy } from '../store/reconnect.ts';
+import { createRedisConnection, type RedisClient } from '../store/redis-connection.ts';
 import { createStoreClient } from '../store/store-client.ts';
 import { createSweepSource } from './create-source.ts';
 import { RedisSweepRunLog, type SweepMode, type SweepRunEnd, type SweepRunRecord } from './run-records.ts';
@@ -105,7 +105,7 @@ export function sweepConfigWarnings(config: Config): string[] {
   return out;
 }
 
-async function quit(client: Redis, clock: Clock): Promise<void> {
+async function quit(client: RedisClient, clock: Clock): Promise<void> {
   let timer: ReturnType<Clock['setTimeout']> | undefined;
   const timedOut = new Promise<boolean>((resolve) => {
     timer = clock.setTimeout(() => resolve(false), QUIT_TIMEOUT_MS);
@@ -120,7 +120,7 @@ export async function startSweep(deps: SweepRuntimeDeps): Promise<SweepRuntime> 
   const log = deps.log.child({ component: 'sweep' });
   const prefix = config.redis.keyPrefix;
   const keys = storeKeys(prefix);
-  const clients: Redis[] = [];
+  const clients: RedisClient[] = [];
   const stop = new AbortController();
   const running = new Set<Promise<unknown>>();
   let queue: Queue | undefined;
@@ -172,7 +172,7 @@ export async function startSweep(deps: SweepRuntimeDeps): Promise<SweepRuntime> 
       await withRedis('upsert the sweep scheduler', () =>
         q.upsertJobScheduler(SWEEP_SCHEDULER_ID, { every: sweepTickMs(intervalMs) }, { name: SWEEP_JOB, data: {}, opts: SWEEP_JOB_OPTIONS }),
       );
-      const workerRedis = new Redis(deps.redisUrl, { maxRetriesPerRequest: null, connectTimeout: 2_000, retryStrategy: jitteredRetryStrategy });
+      const workerRedis = createRedisConnection(deps.redisUrl, { maxRetriesPerRequest: null, connectTimeout: 2_000, retryStrategy: jitteredRetryStrategy });
       workerRedis.on('error', (err) => log.debug({ err }, 'sweep worker: Redis connection error'));
       clients.push(workerRedis);
       const w = new Worker(

@@ -29,7 +29,7 @@ export interface RedisHandle {
   readonly host: '127.0.0.1';
   readonly port: number;
   /** redis://127.0.0.1:PORT */
-  readonly url: string;
+  readonly url: `redis://${string}`;
   readonly dataDir: string;
   readonly logPath: string;
   pid(): number;

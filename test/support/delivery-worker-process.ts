@@ -6,7 +6,7 @@ import path from 'node:path';
 
 import { REPO_ROOT, logMatches, spawnManaged, type ManagedProcess } from '../harness/process.ts';
 
-export function spawnDeliveryWorker(label: string, env: Record<string, string>): Promise<ManagedProcess> {
+export function spawnDeliveryWorker(label: string, env: Record<string, string>, readyTimeoutMs = 15_000): Promise<ManagedProcess> {
   return spawnManaged({
     name: 'delivery-worker',
     label,
@@ -15,7 +15,7 @@ export function spawnDeliveryWorker(label: string, env: Record<string, string>):
     cwd: REPO_ROOT,
     env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MWI_'))), ...env },
     debPackages: 'nodejs',
-    readyTimeoutMs: 15_000,
+    readyTimeoutMs,
     ready: logMatches(/"msg":"delivery worker started"/),
   });
 }
