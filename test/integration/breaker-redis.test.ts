@@ -59,7 +59,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let prefixSeq = 0;
 const freshKeys = (): StoreKeys => storeKeys(`{brk-${process.pid}-${++prefixSeq}}`);
 
-function makeHarness(redisUrl: () => string) {
+function makeHarness(redisUrl: () => `redis://${string}`) {
   const workers: Worker[] = [];
   const clients: Redis[] = [];
   return {

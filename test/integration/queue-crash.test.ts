@@ -27,21 +27,12 @@ import { startRedis, type RedisHandle } from '../harness/redis.ts';
 import { CountingSender } from '../support/counting-sender.ts';
 import { prng } from '../support/prng.ts';
 import { testSender } from '../support/sender.ts';
+import { sleep, waitFor } from '../support/wait-for.ts';
 
 const readFile = (p: string) => readFileSync(p, 'utf8');
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function summaryOf(version: number): MessageSummary {
   return { counts: { 'voice-message': { new: version, old: 1 } } };
-}
-
-async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<number> {
-  const start = performance.now();
-  for (;;) {
-    if (await check()) return performance.now() - start;
-    if (performance.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(10);
-  }
 }
 
 /** Per mailbox, the presentity of our own publication (its ETag is what the store recorded); others are leftovers. */

@@ -15,18 +15,9 @@ import { startRedis, type RedisHandle } from '../harness/redis.ts';
 import { startSippUas, type SippUasHandle } from '../harness/sipp.ts';
 import { freePort } from '../harness/ports.ts';
 import { startInProcessWorker, type InProcessWorker } from '../support/in-process-worker.ts';
+import { sleep, waitFor } from '../support/wait-for.ts';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const ZONE = 'mwi.test';
-
-async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean> | boolean): Promise<number> {
-  const start = performance.now();
-  for (;;) {
-    if (await check()) return performance.now() - start;
-    if (performance.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(20);
-  }
-}
 
 function summary(n: number) {
   return { counts: { 'voice-message': { new: n, old: 0 } } };

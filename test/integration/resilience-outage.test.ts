@@ -23,9 +23,9 @@ import { startRedis, type RedisHandle } from '../harness/redis.ts';
 import { startUdpRelay, type UdpRelay } from '../harness/udp-relay.ts';
 import { spawnDeliveryWorker } from '../support/delivery-worker-process.ts';
 import { prng } from '../support/prng.ts';
+import { sleep, waitFor } from '../support/wait-for.ts';
 
 const readFile = (p: string) => readFileSync(p, 'utf8');
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const PREFIX = '{mwi-outage}';
 const MAILBOXES = 1_000;
@@ -36,15 +36,6 @@ const PROBE_MAX_MS = 3_000;
 
 function summaryOf(version: number): MessageSummary {
   return { counts: { 'voice-message': { new: version, old: 0 } } };
-}
-
-async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean> | boolean): Promise<number> {
-  const start = performance.now();
-  for (;;) {
-    if (await check()) return performance.now() - start;
-    if (performance.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(20);
-  }
 }
 
 interface LogLine {

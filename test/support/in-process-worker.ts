@@ -6,7 +6,6 @@
  */
 import { readFileSync } from 'node:fs';
 
-import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 
 import { loadConfig } from '../../config/load.ts';
@@ -30,7 +29,7 @@ export interface InProcessWorker {
 export async function startInProcessWorker(redisUrl: string, flags: Record<string, unknown>, opts: { logLevel?: string } = {}): Promise<InProcessWorker> {
   const config = loadConfig({ env: {}, flags: { 'redis.url': redisUrl, ...flags }, readFile: (p) => readFileSync(p, 'utf8') });
   const log = pino({ level: opts.logLevel ?? 'silent' });
-  const redis: Redis = await createStoreClient({ url: redisUrl });
+  const redis = await createStoreClient({ url: redisUrl });
   const built = await createSipSender({ config, clock: systemClock, log, readFile: (p) => readFileSync(p), store: new RedisPublicationStore({ redis, keys: storeKeys(config.redis.keyPrefix) }) });
   const protections = await startProtections({ config, clock: systemClock, log, redis, sender: built.sender, dns: built.dns });
   const runtime = await startDelivery({ config, log, clock: systemClock, redisUrl, sender: protections.sender, paused: protections.paused });
