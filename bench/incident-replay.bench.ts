@@ -24,6 +24,7 @@ import { systemClock } from '../src/clock.ts';
 import { createSipSender } from '../src/delivery/create-sip-sender.ts';
 import type { MwiDelivery } from '../src/delivery/sender.ts';
 import type { SipStack } from '../src/sip/stack.ts';
+import { GLOBAL_SCOPE } from '../src/control/control-input.ts';
 import { MAILBOX_FIELDS } from '../src/store/mailbox-hash.ts';
 import { storeKeys } from '../src/store/keys.ts';
 import { startKamailio, type KamailioHandle } from '../test/harness/kamailio.ts';
@@ -177,14 +178,10 @@ async function runOurs(kamailio: KamailioHandle, redisUrl: string, limitMs: numb
   const route = { mode: 'publish' as const, target: kamailio.udpUri };
   const { store, scheduler } = w.runtime;
   let applied = 0;
-  const sampler = startSampler(async () => {
-    const backlog = await store.dirtyCount();
-    const { sent, retransmissions } = transportTotals(w.built.stack);
-    const snap = w.protections.gate.snapshots()[0];
-    return { sent, retransmissions, responses: w.built.stack.stats.responses, delivered: Math.max(0, applied - backlog), backlog: backlog + (MAILBOXES - applied), allowedPerSec: snap?.allowedPerSec ?? null, inFlight: snap?.inFlight ?? null };
-  });
-  const t0 = performance.now();
-  let drained = false;
+  // The outage: delivery is paused (as on-call would, or as an open breaker does) while the
+  // backlog builds; the server "comes back" at t0, when the pause ends and slow start begins.
+  const control = w.protections.control;
+  await control.pause(GLOBAL_SCOPE, 'bench', 'presence server down (the replayed outage)');
   for (let b = 0; b < MAILBOXES / APPLY_BATCH; b++) {
     const updates = Array.from({ length: APPLY_BATCH }, (_, k) => {
       const i = b * APPLY_BATCH + k;
@@ -194,6 +191,15 @@ async function runOurs(kamailio: KamailioHandle, redisUrl: string, limitMs: numb
     applied += APPLY_BATCH;
     await scheduler.schedule(updates.map((u) => u.mailbox));
   }
+  const sampler = startSampler(async () => {
+    const backlog = await store.dirtyCount();
+    const { sent, retransmissions } = transportTotals(w.built.stack);
+    const snap = w.protections.gate.snapshots()[0];
+    return { sent, retransmissions, responses: w.built.stack.stats.responses, delivered: Math.max(0, applied - backlog), backlog: backlog + (MAILBOXES - applied), allowedPerSec: snap?.allowedPerSec ?? null, inFlight: snap?.inFlight ?? null };
+  });
+  const t0 = performance.now();
+  await control.resume(GLOBAL_SCOPE, 'bench', 'presence server back');
+  let drained = false;
   while (performance.now() - t0 < limitMs) {
     if ((await store.dirtyCount()) === 0) {
       drained = true;
@@ -301,7 +307,7 @@ function describeRamp(steps: readonly RawStep[]): string {
 }
 
 export async function run(): Promise<BenchResult> {
-  const kamailio = await startKamailio({ storage: 'sqlite', label: 'bench-incident' });
+  const kamailio = await startKamailio({ storage: 'sqlite', label: 'bench-incident', tmpfs: true });
   const redis = await startRedis({ appendonly: true, label: 'bench-incident' });
   try {
     // 1. Capacity of this Kamailio on this machine, now.
@@ -329,7 +335,7 @@ export async function run(): Promise<BenchResult> {
     return {
       name: 'incident-replay',
       description:
-        `The incident replayed: ${MAILBOXES.toLocaleString('en-US')} mailboxes dirty at once after an outage, delivered to Kamailio 5.6 (sqlite storage, children=1) on loopback by one worker with NO rate configured (adaptive defaults), ` +
+        `The incident replayed: ${MAILBOXES.toLocaleString('en-US')} mailboxes dirty at once after an outage, delivered to Kamailio 5.6 (sqlite storage in /dev/shm, children=1) on loopback by one worker with NO rate configured (adaptive defaults), ` +
         `beside a naive sender (raw SipMwiSender, ${NAIVE_IN_FLIGHT.toLocaleString('en-US')} in flight, no gate, no breaker, failures sent again at once) and the ideal drain time at the capacity SIPp measured against the same Kamailio in the same run. ` +
         `Goals: drain time <= ${GOAL_DRAIN_OVER_IDEAL}x ideal, no failed transaction, retransmissions < ${GOAL_RETRANSMISSION_RATIO * 100}% of first transmissions, every mailbox delivered.`,
       rows: [
@@ -344,7 +350,10 @@ export async function run(): Promise<BenchResult> {
         { label: 'naive: presentity rows in Kamailio (distinct AORs)', value: naiveDb.aors, unit: 'count' },
       ],
       ratios: [
-        ratioAtMost('ours: drain time / ideal', ours.elapsedMs / idealMs, GOAL_DRAIN_OVER_IDEAL, { ours: o.drainTime, reference: IDEAL_DRAIN_ROW }),
+        // Not drained: the time is only a lower bound, and the goal is missed whatever it says.
+        ours.drained
+          ? ratioAtMost('ours: drain time / ideal', ours.elapsedMs / idealMs, GOAL_DRAIN_OVER_IDEAL, { ours: o.drainTime, reference: IDEAL_DRAIN_ROW })
+          : { ...ratioAtMost('ours: drain time / ideal (not drained: lower bound)', ours.elapsedMs / idealMs, GOAL_DRAIN_OVER_IDEAL, { ours: o.drainTime, reference: IDEAL_DRAIN_ROW }), pass: false },
         ratioAtMost('ours: failed transactions', failed(ours), 0, { ours: o.failed, reference: n.failed }),
         ratioAtMost('ours: retransmissions / first transmissions', retransRatio(ours), GOAL_RETRANSMISSION_RATIO, { ours: o.retransmissionRatio, reference: n.retransmissionRatio }),
         ratio('ours: share of mailboxes delivered (store)', ours.storeDelivered / MAILBOXES, 1, { ours: storeDeliveredRow, reference: n.delivered }),
@@ -359,7 +368,7 @@ export async function run(): Promise<BenchResult> {
         `Each phase starts on a fresh Kamailio db and is stopped at min(${TIME_LIMIT_FACTOR}x ideal, ${MAX_PHASE_MS / 1000} s) = ${Math.round(limitMs / 1000)} s. ` +
           `Ours: ${ours.drained ? 'drained' : `NOT drained, ${MAILBOXES - ours.delivered} mailboxes left`}; the gate at the end: ${ours.gate || 'no target seen'}; Kamailio holds ${oursDb.rows} presentity rows. ` +
           `Naive: ${naive.drained ? 'drained' : `NOT drained, ${MAILBOXES - naive.delivered} mailboxes left`}; Kamailio holds ${naiveDb.rows} presentity rows (a PUBLISH that timed out here but was applied late, then sent again, leaves a second row).`,
-        `Ours: the time runs from the first applyUpdates (batches of ${APPLY_BATCH}, schedule() after each) until the dirty set is empty; one worker in this process (startInProcessWorker: sender, protections, delivery) on a private redis-server (AOF everysec). ` +
+        `Ours: the backlog is written while delivery is paused (the outage: batches of ${APPLY_BATCH}, schedule() after each); the time runs from the resume (the server is back: slow start from rate.initialPerSec) until the dirty set is empty; one worker in this process (startInProcessWorker: sender, protections, delivery) on a private redis-server (AOF everysec). ` +
           'Failed transactions are the SIP stack\'s timeouts plus transport errors; the peak offered rate counts first transmissions and retransmissions over any 1 s (4 samples).',
         `Time series (every ${SAMPLE_MS} ms: offered, first, retransmitted, responses and delivered rates, backlog, allowed rate, in flight) are in latest.json under series.ours and series.naive, charted above: each phase's rates on one scale with the capacity line, and both backlogs with the ideal drain (a straight line from all mailboxes to none at the capacity).`,
       ],

@@ -166,9 +166,10 @@ export function newLogPath(name: string, label?: string): string {
  * A fresh private work directory under the OS temp dir (short, for unix socket paths). It is
  * removed when the test process exits, if its owner has not removed it before.
  */
-export async function makeWorkDir(name: string): Promise<string> {
+/** A private directory for one process, removed at exit; under `base` (default the OS temp dir). */
+export async function makeWorkDir(name: string, base: string = os.tmpdir()): Promise<string> {
   installExitHooks();
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), `mwi-${safeName(name)}-`));
+  const dir = await fsp.mkdtemp(path.join(base, `mwi-${safeName(name)}-`));
   workDirs.add(dir);
   return dir;
 }
