@@ -57,6 +57,12 @@ export type CongestionSignal = 'overload' | 'timeout' | 'retransmissions' | 'lat
 export const SLOW_START_FACTOR = 2;
 /** Additive increase per clean interval, as a fraction of ssthresh: about 6 intervals from 0.7x back to 1x. */
 export const ADDITIVE_STEP_FRACTION = 0.05;
+/**
+ * Past the capacity last measured, the rate probes by this share of it per clean interval: the
+ * queue then grows slowly enough for the latency signal to catch it well before T1 (5% of
+ * ssthresh per interval overshot a simulated 1000/s server by 18% into retransmissions).
+ */
+export const PROBE_STEP_FRACTION = 0.02;
 /** Above 0.5% the server is already dropping or late past T1; retransmissions feed congestion collapse. */
 export const MAX_RETRANSMISSION_RATIO = 0.005;
 /**
@@ -197,9 +203,13 @@ export function nextRate(state: RateState, w: WindowStats, s: RateSettings): Rat
   // At least half the slow-start rate per interval: after an early slow-start exit at a low rate
   // (a latency blip as a server recovers) 5% of a small ssthresh would take minutes to climb.
   const stepPerSec = Math.max(1, st.ssthreshPerSec * ADDITIVE_STEP_FRACTION, s.initialPerSec / 2);
-  // Binary search back toward the capacity last measured (BIC), then probe past it by the step.
+  // Binary search back toward the capacity last measured (BIC), then probe past it gently.
   // (Doubling the excess past it, BIC's max probing, overshot a simulated 1000/s server into
   // retransmissions with a 600 window: test/integration/rate-redis.test.ts.)
+  if (st.capacityPerSec <= 0) return { ...measured, ratePerSec: limit(st.ratePerSec + stepPerSec) };
+  const probePerSec = Math.max(1, st.capacityPerSec * PROBE_STEP_FRACTION);
+  if (st.ratePerSec >= st.capacityPerSec) return { ...measured, ratePerSec: limit(st.ratePerSec + probePerSec) };
   const towardCapacityPerSec = (st.capacityPerSec - st.ratePerSec) / 2;
-  return { ...measured, ratePerSec: limit(st.ratePerSec + Math.max(stepPerSec, towardCapacityPerSec)) };
+  const nextPerSec = Math.min(st.ratePerSec + Math.max(stepPerSec, towardCapacityPerSec), st.capacityPerSec + probePerSec);
+  return { ...measured, ratePerSec: limit(nextPerSec) };
 }

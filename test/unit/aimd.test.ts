@@ -10,6 +10,7 @@ import {
   congestionOf,
   initialRateState,
   nextRate,
+  PROBE_STEP_FRACTION,
   restartState,
   type RateSettings,
   type RateState,
@@ -66,6 +67,18 @@ describe('aimd nextRate', () => {
     s = nextRate(s, clean(s, T0 + 500), adaptive);
     s = nextRate(s, clean(s, T0 + 1000), adaptive);
     assert.equal(s.ratePerSec, 1100);
+  });
+
+  it('climbs back toward the capacity last measured by halves, then probes past it by 2% of it per interval', () => {
+    let s: RateState = { ...initialRateState(adaptive), phase: 'avoidance', ratePerSec: 700, ssthreshPerSec: 700, capacityPerSec: 1000 };
+    const rates: number[] = [];
+    for (let i = 1; i <= 5; i++) {
+      s = nextRate(s, clean(s, T0 + 500 * i), adaptive);
+      rates.push(Math.round(s.ratePerSec));
+    }
+    assert.deepEqual(rates, [850, 925, 963, 998, 1020]);
+    s = nextRate(s, clean(s, T0 + 3000), adaptive);
+    assert.equal(Math.round(s.ratePerSec), 1000 + 2 * 1000 * PROBE_STEP_FRACTION);
   });
 
   it('latency above baseline + rate.latencyTargetMs is congestion, unless it is already falling (the queue drains)', () => {
