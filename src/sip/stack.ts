@@ -3,7 +3,7 @@
  * own transports, one core per transport protocol. This is the only module above the transports
  * that talks to sip.js; everything above it sees SipRequest in, SipResult out.
  */
-import { DigestAuthentication, LoggerFactory, UserAgentClient, UserAgentCore, type OutgoingRequestMessage } from 'sip.js/lib/core/index.js';
+import { DigestAuthentication, LoggerFactory, UserAgentClient, UserAgentCore, type IncomingResponseMessage, type OutgoingRequestMessage } from 'sip.js/lib/core/index.js';
 import type { Logger as PinoLogger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { ErrorCodes, MwiError } from '../errors.ts';
@@ -158,24 +158,29 @@ export class SipStack {
         auth ? new DigestAuthentication(this.#loggerFactory, undefined, auth.username, auth.password) : undefined,
       transportAccessor: () => adapter,
     });
-    transport.onMessage = (text) => this.#receive(core, text);
+    transport.onMessage = (text, response) => this.#receive(core, text, response);
     return { transport, core, contact: `Contact: <${contactUri}>`, viaHost: sentBy };
   }
 
-  #receive(core: UserAgentCore, text: string): void {
-    const parsed = parseInbound(text, this.#loggerFactory.getLogger('sip.parser'));
-    if (parsed.kind === 'malformed') {
-      this.stats.malformedInbound++;
-      return;
-    }
-    if (parsed.kind === 'request') {
-      // We are a client only; a stray request (e.g. a NOTIFY for a subscription we never made) is dropped.
-      this.stats.unexpectedRequests++;
-      return;
+  /** `response` is the message already parsed by the transport, when it did. */
+  #receive(core: UserAgentCore, text: string, response?: IncomingResponseMessage): void {
+    let message = response;
+    if (message === undefined) {
+      const parsed = parseInbound(text, this.#loggerFactory.getLogger('sip.parser'));
+      if (parsed.kind === 'malformed') {
+        this.stats.malformedInbound++;
+        return;
+      }
+      if (parsed.kind === 'request') {
+        // We are a client only; a stray request (e.g. a NOTIFY for a subscription we never made) is dropped.
+        this.stats.unexpectedRequests++;
+        return;
+      }
+      message = parsed.message;
     }
     this.stats.responses++;
     try {
-      core.receiveIncomingResponseFromTransport(parsed.message);
+      core.receiveIncomingResponseFromTransport(message);
     } catch (err) {
       this.stats.malformedInbound++;
       this.#opts.log.debug({ err }, 'response rejected by the transaction layer');
