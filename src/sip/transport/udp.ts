@@ -12,7 +12,7 @@ import { parseResponseFast, type FastResponseMessage } from '../fast-response.ts
 import { peekHeader, peekMethod, peekStatusCode, peekTopViaBranch } from '../wire.ts';
 import { deliver, isKeepAlive, looksLikeSip } from './inbound.ts';
 import { DeadlineList, type DeadlineNode } from '../deadline-list.ts';
-import { resolveNextHop } from './next-hop.ts';
+import { literalNextHop, resolveNextHop } from './next-hop.ts';
 import { TimerE } from './timer-e.ts';
 import type { Destination, ExplicitHop, InboundHandler, SipTransport, TransportOptions, TransportStats } from './transport.ts';
 
@@ -78,6 +78,8 @@ export class UdpTransport implements SipTransport {
   readonly #untilFirstRetransmission: DeadlineList<Retransmission>;
   #localHost: string;
   #localPort = 0;
+  /** The last destination found reachable from this socket's family. */
+  #lastDestination: Destination | undefined;
   #closing: Promise<void> | undefined;
 
   /** Creates the socket and binds it to bindHost:bindPort; rejects if the bind fails. */
@@ -173,8 +175,9 @@ export class UdpTransport implements SipTransport {
           details: { bytes: bytes.length, maxMessageBytes: this.#opts.maxMessageBytes },
         });
       }
-      if (hop) return this.#sendRequest(message, bytes, hop.destination);
-      return resolveNextHop(message, this.#opts.resolver, defaultPort).then((next) => this.#sendRequest(message, bytes, next.destination));
+      const next = hop ?? literalNextHop(message, defaultPort);
+      if (next) return this.#sendRequest(message, bytes, next.destination);
+      return resolveNextHop(message, this.#opts.resolver, defaultPort).then((resolved) => this.#sendRequest(message, bytes, resolved.destination));
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
@@ -183,8 +186,11 @@ export class UdpTransport implements SipTransport {
   /** Tracks the request for Timer E, then queues its first datagram; settles once that has left. */
   #sendRequest(message: string, bytes: Buffer, destination: Destination): Promise<void> {
     if (this.#closing) throw closedError();
-    if (isIP(destination.host) !== this.#family) {
-      throw transportError(`cannot reach ${destination.host} from a udp${this.#family} socket bound to ${this.#localHost}`, false);
+    if (destination !== this.#lastDestination) {
+      if (isIP(destination.host) !== this.#family) {
+        throw transportError(`cannot reach ${destination.host} from a udp${this.#family} socket bound to ${this.#localHost}`, false);
+      }
+      this.#lastDestination = destination; // next hops are cached objects: most sends skip the check
     }
     const method = peekMethod(message);
     const branch = method !== undefined && method !== 'ACK' ? peekTopViaBranch(message) : undefined;
