@@ -250,7 +250,7 @@ export class SipStack {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#inFlight.timeouts.clear();
+    // Requests still in flight keep their deadlines: they settle as timeouts (the list's timer is unref'd).
     for (const flow of this.#flows.values()) flow.core.dispose();
     await Promise.all([...this.#flows.values()].map((f) => f.transport.close()));
   }
