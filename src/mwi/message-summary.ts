@@ -64,13 +64,17 @@ function isValidCount(n: unknown): n is number {
   return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= MAX_MESSAGE_COUNT;
 }
 
+const ACCOUNT_SCHEME = /^(?:sips?|tel):/i;
+
 /** A sip:, sips: or tel: URI made of visible ASCII only (no CR/LF, controls, spaces or <>"). */
 export function isValidAccountUri(uri: string): boolean {
-  const m = /^(?:sips?|tel):(.+)$/i.exec(uri);
-  if (!m) return false;
-  for (const ch of m[1] ?? '') {
-    const c = ch.charCodeAt(0);
-    if (ch.length !== 1 || c < 0x21 || c > 0x7e || ch === '<' || ch === '>' || ch === '"') return false;
+  const scheme = ACCOUNT_SCHEME.exec(uri);
+  if (!scheme) return false;
+  const start = scheme[0].length;
+  if (start === uri.length) return false;
+  for (let i = start; i < uri.length; i++) {
+    const c = uri.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e || c === 0x3c || c === 0x3e || c === 0x22) return false; // also < > "
   }
   return true;
 }
@@ -79,15 +83,18 @@ function invalid(problem: SummaryProblem, message: string, details: Record<strin
   return new MwiError(ErrorCodes.BODY_INVALID, message, { details: { problem, ...details } });
 }
 
+function checkCount(cls: MessageClass, field: keyof MessageCounts, n: unknown): void {
+  if (!isValidCount(n)) throw invalid('count-range', `${cls} ${field} must be an integer between 0 and ${MAX_MESSAGE_COUNT}`, { messageClass: cls, field });
+}
+
 function countsLine(cls: MessageClass, c: MessageCounts): string {
   const urgent = c.urgentNew !== undefined || c.urgentOld !== undefined;
   const urgentNew = c.urgentNew ?? 0;
   const urgentOld = c.urgentOld ?? 0;
-  for (const [field, n] of [['new', c.new], ['old', c.old], ['urgentNew', urgentNew], ['urgentOld', urgentOld]] as const) {
-    if (!isValidCount(n)) {
-      throw invalid('count-range', `${cls} ${field} must be an integer between 0 and ${MAX_MESSAGE_COUNT}`, { messageClass: cls, field });
-    }
-  }
+  checkCount(cls, 'new', c.new);
+  checkCount(cls, 'old', c.old);
+  checkCount(cls, 'urgentNew', urgentNew);
+  checkCount(cls, 'urgentOld', urgentOld);
   if (urgentNew > c.new) throw invalid('urgent-exceeds-total', `${cls} urgentNew exceeds new`, { messageClass: cls, field: 'urgentNew' });
   if (urgentOld > c.old) throw invalid('urgent-exceeds-total', `${cls} urgentOld exceeds old`, { messageClass: cls, field: 'urgentOld' });
   const tail = urgent ? ` (${urgentNew}/${urgentOld})` : '';
@@ -96,23 +103,22 @@ function countsLine(cls: MessageClass, c: MessageCounts): string {
 
 /** The body bytes, CRLF after every line; throws MwiError(BODY_INVALID) on bad counts or account. */
 export function encodeMessageSummary(s: MessageSummary): string {
-  const classLines: string[] = [];
+  let classLines = '';
   let waiting = false;
   for (const cls of MESSAGE_CLASSES) {
     const c = s.counts[cls];
     if (c === undefined) continue;
-    classLines.push(countsLine(cls, c));
+    classLines += `${countsLine(cls, c)}\r\n`;
     if (c.new > 0) waiting = true;
   }
-  const lines = [`Messages-Waiting: ${waiting ? 'yes' : 'no'}`];
+  let body = `Messages-Waiting: ${waiting ? 'yes' : 'no'}\r\n`;
   if (s.account !== undefined) {
     if (typeof s.account !== 'string' || !isValidAccountUri(s.account)) {
       throw invalid('account', 'account must be a sip:, sips: or tel: URI of visible ASCII characters', { field: 'account' });
     }
-    lines.push(`Message-Account: ${s.account}`);
+    body += `Message-Account: ${s.account}\r\n`;
   }
-  lines.push(...classLines);
-  return lines.map((l) => `${l}\r\n`).join('');
+  return body + classLines;
 }
 
 type Rejection = Extract<ParseSummaryResult, { ok: false }>;

@@ -25,63 +25,192 @@ export function canonicalHeaderName(name: string): string {
 
 /** Headers that must appear once (RFC 3261 7.3.1: only comma-list headers may repeat). */
 const SINGLE = new Set(['cseq', 'call-id', 'from', 'to', 'content-length']);
+const COMPACT: Record<string, string> = { v: 'via', f: 'from', t: 'to', i: 'call-id', l: 'content-length', c: 'content-type', m: 'contact' };
+const TOKEN = /^[a-z0-9!%*_+`'~.-]+$/;
+
+/** What the parser does with a header (other headers are only stored). */
+const Kind = { Other: 0, Via: 1, CSeq: 2, CallId: 3, From: 4, To: 5, ContentLength: 6 } as const;
+type Kind = (typeof Kind)[keyof typeof Kind];
+
+/** A header name as written, read once: its long lower-case form, sip.js's canonical form, whether it may repeat. */
+interface HeaderName {
+  lower: string;
+  canonical: string;
+  single: boolean;
+  kind: Kind;
+}
+
+const KINDS: Record<string, Kind> = { via: Kind.Via, cseq: Kind.CSeq, 'call-id': Kind.CallId, from: Kind.From, to: Kind.To, 'content-length': Kind.ContentLength };
+
+function describe(lower: string): HeaderName {
+  return { lower, canonical: canonicalHeaderName(lower), single: SINGLE.has(lower), kind: KINDS[lower] ?? Kind.Other };
+}
+
+/** Header names as written in responses (a server writes the same few every time), within a bound. */
+const headerNames = new Map<string, HeaderName | null>();
+
+/** The name before a colon, or null when it is not a token. */
+function headerName(raw: string): HeaderName | null {
+  let n = headerNames.get(raw);
+  if (n === undefined) {
+    const trimmed = raw.trim().toLowerCase();
+    const lower = COMPACT[trimmed] ?? trimmed;
+    n = TOKEN.test(lower) ? describe(lower) : null;
+    if (headerNames.size < 1000) headerNames.set(raw, n);
+  }
+  return n;
+}
+
+/**
+ * The names almost every response carries, by length, matched in place (any case, no copy of
+ * the name); anything else, or a name with spaces before its colon, goes through headerName.
+ */
+const KNOWN_BY_LENGTH: Array<Array<{ codes: number[]; name: HeaderName }>> = [];
+for (const [written, lower] of [
+  ...Object.entries(COMPACT),
+  ...['via', 'from', 'to', 'call-id', 'cseq', 'content-length', 'content-type', 'contact', 'sip-etag', 'expires', 'min-expires', 'retry-after', 'server', 'user-agent', 'allow', 'supported', 'www-authenticate', 'proxy-authenticate', 'record-route'].map((n) => [n, n]),
+] as Array<[string, string]>) {
+  (KNOWN_BY_LENGTH[written.length] ??= []).push({ codes: [...written].map((c) => c.charCodeAt(0)), name: describe(lower) });
+}
+
+function knownName(text: string, start: number, end: number): HeaderName | undefined {
+  const candidates = KNOWN_BY_LENGTH[end - start];
+  if (candidates === undefined) return undefined;
+  next: for (const { codes, name } of candidates) {
+    for (let k = 0; k < codes.length; k++) {
+      let c = text.charCodeAt(start + k);
+      if (c >= 65 && c <= 90) c += 32; // A-Z to lower case
+      if (c !== codes[k]) continue next;
+    }
+    return name;
+  }
+  return undefined;
+}
+
+/** sip.js's IncomingResponseMessage whose header lookups use the memoised canonical names. */
+export class FastResponseMessage extends IncomingResponseMessage {
+  override getHeader(name: string): string | undefined {
+    return (this.headers as Record<string, Array<{ raw: string }> | undefined>)[canonicalHeaderName(name)]?.[0]?.raw;
+  }
+
+  override getHeaders(name: string): string[] {
+    const list = (this.headers as Record<string, Array<{ raw: string }> | undefined>)[canonicalHeaderName(name)];
+    return list ? list.map((h) => h.raw) : [];
+  }
+
+  override hasHeader(name: string): boolean {
+    return (this.headers as Record<string, unknown>)[canonicalHeaderName(name)] !== undefined;
+  }
+}
 
 /** Adds a header the way IncomingMessage.addHeader does, without re-headerizing the name. */
-function add(msg: IncomingResponseMessage, lowerName: string, value: string): void {
+function add(msg: IncomingResponseMessage, canonical: string, value: string): void {
   const headers = msg.headers as Record<string, Array<{ raw: string }>>;
-  const name = canonicalHeaderName(lowerName);
-  const list = headers[name];
+  const list = headers[canonical];
   if (list) list.push({ raw: value });
-  else headers[name] = [{ raw: value }];
+  else headers[canonical] = [{ raw: value }];
 }
 
-const COMPACT: Record<string, string> = { v: 'via', f: 'from', t: 'to', i: 'call-id', l: 'content-length', c: 'content-type', m: 'contact' };
 const STATUS_LINE = /^SIP\/2\.0 ([1-6]\d\d) ([^\r\n]*)$/;
-const CSEQ = /^(\d{1,10})[ \t]+([A-Z]{1,32})$/;
 const VIA = /^SIP\/2\.0\/[A-Za-z]+[ \t]+(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?((?:[ \t]*;[^;,]*)*)$/;
 const BRANCH = /;[ \t]*branch=([A-Za-z0-9.!%*_+`'~-]+)/i;
-const TAG = /;[ \t]*tag=([A-Za-z0-9.!%*_+`'~-]+)/i;
+const WHITESPACE = /\s/;
 
-function tagOf(value: string): string | undefined {
-  // The tag is a parameter of the name-addr, after the closing '>' when there is one.
-  const gt = value.lastIndexOf('>');
-  return TAG.exec(gt === -1 ? value : value.slice(gt))?.[1];
+/** RFC 3261 token characters (as in the tag and branch parameters). */
+const TOKEN_CHAR = new Uint8Array(128);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.!%*_+`'~-") TOKEN_CHAR[c.charCodeAt(0)] = 1;
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
 }
 
-export type FastParse = IncomingResponseMessage | 'malformed' | 'unsupported';
+/**
+ * The tag parameter of a From/To value: the first `;[ \t]*tag=token` (any case) after the closing
+ * '>' when there is one, as /;[ \t]*tag=(token+)/i would find it, without a regex or a copy.
+ */
+function tagOf(value: string): string | undefined {
+  const gt = value.lastIndexOf('>');
+  let semi = value.indexOf(';', gt === -1 ? 0 : gt);
+  while (semi !== -1) {
+    let i = semi + 1;
+    while (value.charCodeAt(i) === 32 || value.charCodeAt(i) === 9) i++;
+    if ((value.charCodeAt(i) | 32) === 116 && (value.charCodeAt(i + 1) | 32) === 97 && (value.charCodeAt(i + 2) | 32) === 103 && value.charCodeAt(i + 3) === 61) {
+      const start = i + 4;
+      let end = start;
+      for (let c = value.charCodeAt(end); c < 128 && TOKEN_CHAR[c] === 1; c = value.charCodeAt(++end));
+      if (end > start) return value.slice(start, end);
+    }
+    semi = value.indexOf(';', semi + 1);
+  }
+  return undefined;
+}
+
+/** CSeq `1*10DIGIT 1*(SP/HTAB) 1*32(A-Z)` as sequence number and method, or undefined. */
+function cseqOf(value: string): { seq: number; method: string } | undefined {
+  let i = 0;
+  while (i < value.length && isDigit(value.charCodeAt(i))) i++;
+  if (i === 0 || i > 10) return undefined;
+  const digitsEnd = i;
+  while (value.charCodeAt(i) === 32 || value.charCodeAt(i) === 9) i++;
+  if (i === digitsEnd) return undefined;
+  const methodStart = i;
+  for (let c = value.charCodeAt(i); c >= 65 && c <= 90; c = value.charCodeAt(++i));
+  if (i !== value.length || i === methodStart || i - methodStart > 32) return undefined;
+  return { seq: Number(value.slice(0, digitsEnd)), method: value.slice(methodStart) };
+}
+
+/** 1 to 6 digits. */
+function isContentLength(value: string): boolean {
+  if (value.length === 0 || value.length > 6) return false;
+  for (let i = 0; i < value.length; i++) if (!isDigit(value.charCodeAt(i))) return false;
+  return true;
+}
+
+/** Whether a value still needs String#trim after its leading spaces and tabs were skipped. */
+function untrimmed(value: string): boolean {
+  if (value.length === 0) return false;
+  const first = value.charCodeAt(0);
+  const last = value.charCodeAt(value.length - 1);
+  return first <= 32 || first >= 127 || last <= 32 || last >= 127;
+}
+
+export type FastParse = FastResponseMessage | 'malformed' | 'unsupported';
 
 export function parseResponseFast(text: string): FastParse {
   const headerEnd = text.indexOf('\r\n\r\n');
   if (headerEnd === -1) return 'malformed';
-  const head = text.slice(0, headerEnd);
-  if (head.includes('\r\n ') || head.includes('\r\n\t')) return 'unsupported'; // folded continuation lines
+  const folded = text.indexOf('\r\n ');
+  const foldedTab = text.indexOf('\r\n\t');
+  if ((folded !== -1 && folded < headerEnd) || (foldedTab !== -1 && foldedTab < headerEnd)) return 'unsupported'; // folded continuation lines
   const firstEol = text.indexOf('\r\n');
   const status = STATUS_LINE.exec(text.slice(0, firstEol));
   if (!status) return 'malformed';
 
-  const msg = new IncomingResponseMessage();
+  const msg = new FastResponseMessage();
   msg.data = text;
   msg.statusCode = Number(status[1]);
   msg.reasonPhrase = status[2] ?? '';
+  const headers = msg.headers as Record<string, unknown>;
   let sawVia = false;
   let contentLength: number | undefined;
   let pos = firstEol + 2;
   while (pos < headerEnd) {
     let eol = text.indexOf('\r\n', pos);
     if (eol === -1 || eol > headerEnd) eol = headerEnd;
-    const line = text.slice(pos, eol);
+    const colon = text.indexOf(':', pos);
+    if (colon <= pos || colon >= eol) return 'malformed';
+    const name = knownName(text, pos, colon) ?? headerName(text.slice(pos, colon));
+    if (name === null) return 'malformed';
+    let start = colon + 1;
+    while (start < eol && (text.charCodeAt(start) === 32 || text.charCodeAt(start) === 9)) start++;
+    let value = text.slice(start, eol);
+    if (untrimmed(value)) value = value.trim();
     pos = eol + 2;
-    const colon = line.indexOf(':');
-    if (colon <= 0) return 'malformed';
-    let name = line.slice(0, colon).trim().toLowerCase();
-    name = COMPACT[name] ?? name;
-    if (!/^[a-z0-9!%*_+`'~.-]+$/.test(name)) return 'malformed';
-    const value = line.slice(colon + 1).trim();
-    if (SINGLE.has(name) && (msg.headers as Record<string, unknown>)[canonicalHeaderName(name)] !== undefined) return 'malformed';
-    switch (name) {
-      case 'via': {
+    if (name.single && headers[name.canonical] !== undefined) return 'malformed';
+    switch (name.kind) {
+      case Kind.Via: {
         if (sawVia) {
-          add(msg, 'via', value); // the core drops responses with more than one Via
+          add(msg, name.canonical, value); // the core drops responses with more than one Via
           break;
         }
         if (value.includes(',')) return 'unsupported';
@@ -89,48 +218,49 @@ export function parseResponseFast(text: string): FastParse {
         const branch = m ? BRANCH.exec(m[3] ?? '')?.[1] : undefined;
         if (!m || !branch) return 'malformed';
         sawVia = true;
-        add(msg, 'via', value);
+        add(msg, name.canonical, value);
         // No port stays undefined, as sip.js's grammar leaves it (its UserAgent checks exactly that).
         msg.via = { host: m[1] ?? '', port: (m[2] === undefined ? undefined : Number(m[2])) as number };
         msg.viaBranch = branch;
         break;
       }
-      case 'cseq': {
-        const m = CSEQ.exec(value);
-        if (!m) return 'malformed';
-        add(msg, 'cseq', value);
-        msg.cseq = Number(m[1]);
-        msg.method = m[2] ?? '';
+      case Kind.CSeq: {
+        const cseq = cseqOf(value);
+        if (!cseq) return 'malformed';
+        add(msg, name.canonical, value);
+        msg.cseq = cseq.seq;
+        msg.method = cseq.method;
         break;
       }
-      case 'call-id':
-        if (!value || /\s/.test(value)) return 'malformed';
-        add(msg, 'call-id', value);
+      case Kind.CallId:
+        if (!value || WHITESPACE.test(value)) return 'malformed';
+        add(msg, name.canonical, value);
         msg.callId = value;
         break;
-      case 'from':
-      case 'to': {
+      case Kind.From:
         if (!value) return 'malformed';
-        add(msg, name, value);
-        const tag = tagOf(value);
-        if (name === 'from') msg.fromTag = tag ?? '';
-        else msg.toTag = tag ?? '';
+        add(msg, name.canonical, value);
+        msg.fromTag = tagOf(value) ?? '';
         break;
-      }
-      case 'content-length':
-        if (!/^\d{1,6}$/.test(value)) return 'malformed';
+      case Kind.To:
+        if (!value) return 'malformed';
+        add(msg, name.canonical, value);
+        msg.toTag = tagOf(value) ?? '';
+        break;
+      case Kind.ContentLength:
+        if (!isContentLength(value)) return 'malformed';
         contentLength = Number(value);
-        add(msg, 'content-length', value);
+        add(msg, name.canonical, value);
         break;
       default:
-        add(msg, name, value);
+        add(msg, name.canonical, value);
     }
   }
   if (!sawVia || msg.method === undefined || msg.callId === undefined || msg.fromTag === undefined || msg.toTag === undefined) return 'malformed';
-  const body = text.slice(headerEnd + 4);
-  if (contentLength === 0 || (contentLength === undefined && body === '')) {
+  if (contentLength === 0 || (contentLength === undefined && headerEnd + 4 === text.length)) {
     msg.body = '';
   } else {
+    const body = text.slice(headerEnd + 4);
     if (contentLength !== undefined && Buffer.byteLength(body) < contentLength) return 'malformed';
     msg.body = contentLength === undefined ? body : Buffer.from(body).subarray(0, contentLength).toString();
   }

@@ -3,20 +3,14 @@
  * own transports, one core per transport protocol. This is the only module above the transports
  * that talks to sip.js; everything above it sees SipRequest in, SipResult out.
  */
-import {
-  DigestAuthentication,
-  LoggerFactory,
-  UserAgentCore,
-  type IncomingResponse,
-  type IncomingResponseMessage,
-  type OutgoingRequestMessage,
-  type UserAgentClient,
-} from 'sip.js/lib/core/index.js';
+import { DigestAuthentication, LoggerFactory, UserAgentClient, UserAgentCore, type IncomingResponseMessage, type OutgoingRequestMessage } from 'sip.js/lib/core/index.js';
 import type { Logger as PinoLogger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { ErrorCodes, MwiError } from '../errors.ts';
 import { installStrongBranchIds } from './branch.ts';
-import { canonicalHeaderName } from './fast-response.ts';
+import { PromptNonInviteClientTransaction } from './client-transaction.ts';
+import { DeadlineList } from './deadline-list.ts';
+import { InFlightRequest, type InFlightContext } from './in-flight-request.ts';
 import { parseInbound } from './parse.ts';
 import { isSipUri, parseSipUri } from './uri.ts';
 import { WireRequest } from './wire-request.ts';
@@ -94,19 +88,32 @@ export class SipStack {
   readonly #opts: SipStackOptions;
   readonly #flows = new Map<TransportProtocol, Flow>();
   readonly #validUris = new Set<string>();
+  /** The route of the last request, checked (one target carries almost every request). */
+  #lastRoute: string | undefined;
   readonly #loggerFactory = new LoggerFactory();
   /** Transport errors waiting for the synthetic 503 that sip.js raises for them, by branch. */
   readonly #transportErrors = new Map<string, unknown>();
   /** Explicit hops of requests in flight, by Call-ID (digest retries keep the Call-ID and the hop). */
   readonly #hops = new Map<string, ExplicitHop>();
+  readonly #inFlight: InFlightContext;
   #closed = false;
 
   constructor(opts: SipStackOptions) {
     installStrongBranchIds();
     this.#opts = opts;
+    this.#inFlight = {
+      clock: opts.clock,
+      stats: this.stats,
+      transportErrors: this.#transportErrors,
+      hops: this.#hops,
+      timeouts: new DeadlineList<InFlightRequest>(opts.clock, opts.transactionTimeoutMs, (r) => r.expire()),
+    };
     this.#loggerFactory.builtinEnabled = false;
     this.#loggerFactory.level = 1; // warn: sip.js is chatty about every transaction
     this.#loggerFactory.connector = (level, category, _label, content) => {
+      // sip.js calls the connector for every level whatever `level` says, and logs several debug
+      // lines per transaction: pass on only warnings and errors.
+      if (level !== 'warn' && level !== 'error') return;
       opts.log.debug({ sipjs: category, level }, String(content));
     };
     for (const [protocol, transport] of Object.entries(opts.transports) as Array<[TransportProtocol, SipTransport]>) {
@@ -151,24 +158,29 @@ export class SipStack {
         auth ? new DigestAuthentication(this.#loggerFactory, undefined, auth.username, auth.password) : undefined,
       transportAccessor: () => adapter,
     });
-    transport.onMessage = (text) => this.#receive(core, text);
+    transport.onMessage = (text, response) => this.#receive(core, text, response);
     return { transport, core, contact: `Contact: <${contactUri}>`, viaHost: sentBy };
   }
 
-  #receive(core: UserAgentCore, text: string): void {
-    const parsed = parseInbound(text, this.#loggerFactory.getLogger('sip.parser'));
-    if (parsed.kind === 'malformed') {
-      this.stats.malformedInbound++;
-      return;
-    }
-    if (parsed.kind === 'request') {
-      // We are a client only; a stray request (e.g. a NOTIFY for a subscription we never made) is dropped.
-      this.stats.unexpectedRequests++;
-      return;
+  /** `response` is the message already parsed by the transport, when it did. */
+  #receive(core: UserAgentCore, text: string, response?: IncomingResponseMessage): void {
+    let message = response;
+    if (message === undefined) {
+      const parsed = parseInbound(text, this.#loggerFactory.getLogger('sip.parser'));
+      if (parsed.kind === 'malformed') {
+        this.stats.malformedInbound++;
+        return;
+      }
+      if (parsed.kind === 'request') {
+        // We are a client only; a stray request (e.g. a NOTIFY for a subscription we never made) is dropped.
+        this.stats.unexpectedRequests++;
+        return;
+      }
+      message = parsed.message;
     }
     this.stats.responses++;
     try {
-      core.receiveIncomingResponseFromTransport(parsed.message);
+      core.receiveIncomingResponseFromTransport(message);
     } catch (err) {
       this.stats.malformedInbound++;
       this.#opts.log.debug({ err }, 'response rejected by the transaction layer');
@@ -201,80 +213,44 @@ export class SipStack {
     const flow = this.#flows.get(req.protocol);
     if (!flow) return Promise.reject(new MwiError(ErrorCodes.SIP_TRANSPORT, `no ${req.protocol} transport configured`));
     // Validate every URI once (cached); the request is then serialised from the checked strings.
+    // A PUBLISH carries its AOR three times and every request of a target the same route.
     this.#checkUri(req.requestUri);
-    this.#checkUri(req.fromUri);
-    this.#checkUri(req.toUri);
-    if (req.route) this.#checkUri(req.route);
+    if (req.fromUri !== req.requestUri) this.#checkUri(req.fromUri);
+    if (req.toUri !== req.requestUri && req.toUri !== req.fromUri) this.#checkUri(req.toUri);
+    if (req.route !== undefined && req.route !== this.#lastRoute) {
+      this.#checkUri(req.route);
+      this.#lastRoute = req.route;
+    }
     const message = new WireRequest({
       method: req.method,
       requestUri: req.requestUri,
       fromUri: req.fromUri,
       toUri: req.toUri,
-      ...(req.route ? { route: req.route } : {}),
+      route: req.route,
       headers: req.withContact ? [...req.headers, flow.contact] : req.headers,
-      ...(req.body ? { body: req.body } : {}),
+      body: req.body,
       userAgent: this.#opts.userAgent,
       viaHost: flow.viaHost,
     });
-    const clock = this.#opts.clock;
-    const startedAt = clock.now();
     this.stats.requests++;
-
-    return new Promise<SipResult>((resolve) => {
-      // Set once core.request returns; callbacks only run later (transport sends are asynchronous).
-      const ref: { uac?: UserAgentClient } = {};
-      let settled = false;
-      const finish = (result: SipResult): void => {
-        if (settled) return;
-        settled = true;
-        clock.clearTimeout(timer);
-        if (req.hop) this.#hops.delete(message.callId);
-        resolve(result);
-      };
-      const elapsed = (): Timing => ({ startedAt, elapsedMs: clock.now() - startedAt });
-      const onFinal = (response: IncomingResponse): void => {
-        const msg: IncomingResponseMessage = response.message;
-        const status = msg.statusCode ?? 0;
-        // sip.js synthesises 408 (Timer F) and 503 (transport error) with no wire data.
-        if (!msg.data) {
-          const branch = ref.uac?.transaction.id ?? '';
-          const cause = this.#transportErrors.get(branch);
-          this.#transportErrors.delete(branch);
-          if (status === 503) {
-            this.stats.transportErrors++;
-            const error = cause instanceof MwiError ? cause : new MwiError(ErrorCodes.SIP_TRANSPORT, `transport error: ${(cause as Error | undefined)?.message ?? 'unknown'}`, { retryable: true, cause });
-            finish({ kind: 'transport-error', error, ...elapsed() });
-          } else {
-            this.stats.timeouts++;
-            finish({ kind: 'timeout', ...elapsed() });
-          }
-          return;
-        }
-        const headers = msg.headers as Record<string, Array<{ raw: string }> | undefined>;
-        finish({ kind: 'response', status, reason: msg.reasonPhrase ?? '', header: (name) => headers[canonicalHeaderName(name)]?.[0]?.raw, ...elapsed() });
-      };
-      // Our transaction timeout, far shorter than sip.js's fixed 32 s Timer F: fire sip.js's own
-      // Timer F path early so the transaction terminates and leaves the core's tables.
-      const timer = clock.setTimeout(() => {
-        if (settled || !ref.uac) return;
-        const tx = ref.uac.transaction as unknown as { timerF?: () => void; id: string };
-        const transport = flow.transport as SipTransport & { abandon?: (branch: string) => void };
-        transport.abandon?.(tx.id);
-        if (tx.timerF) tx.timerF();
-        if (!settled) {
-          this.stats.timeouts++;
-          finish({ kind: 'timeout', ...elapsed() });
-        }
-      }, this.#opts.transactionTimeoutMs);
-      timer.unref?.();
-      if (req.hop) this.#hops.set(message.callId, req.hop);
-      ref.uac = flow.core.request(message as unknown as OutgoingRequestMessage, { onAccept: onFinal, onReject: onFinal, onRedirect: onFinal }) as UserAgentClient;
-    });
+    const inFlight = new InFlightRequest(this.#inFlight, flow.transport, req.hop ? message.callId : undefined);
+    if (req.hop) this.#hops.set(message.callId, req.hop);
+    this.#inFlight.timeouts.add(inFlight);
+    try {
+      // core.request() is `new UserAgentClient(NonInviteClientTransaction, ...)`; ours ends the transaction without Timer K.
+      inFlight.uac = new UserAgentClient(PromptNonInviteClientTransaction, flow.core, message as unknown as OutgoingRequestMessage, inFlight);
+    } catch (err) {
+      this.#inFlight.timeouts.remove(inFlight);
+      this.#hops.delete(message.callId);
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    return inFlight.promise;
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Requests still in flight keep their deadlines: they settle as timeouts (the list's timer is unref'd).
     for (const flow of this.#flows.values()) flow.core.dispose();
     await Promise.all([...this.#flows.values()].map((f) => f.transport.close()));
   }

@@ -16,10 +16,10 @@ export interface WireRequestSpec {
   fromUri: string;
   toUri: string;
   /** Preloaded route URI, validated. */
-  route?: string;
+  route?: string | undefined;
   /** Whole header lines written after the standard ones. */
   headers: readonly string[];
-  body?: { contentType: string; content: string };
+  body?: { contentType: string; content: string } | undefined;
   userAgent: string;
   /** host[:port] for the Via sent-by. */
   viaHost: string;

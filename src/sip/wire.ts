@@ -19,46 +19,59 @@ export function peekMethod(text: string): string | undefined {
   return /^[A-Z]+$/.test(method) ? method : undefined;
 }
 
-/** Header section only (up to the blank line), to keep body bytes out of header searches. */
-function headerSection(text: string): string {
+/** Where the header section ends (the CRLF of the blank line, or the end of the text). */
+function headerEnd(text: string): number {
   const end = text.indexOf('\r\n\r\n');
-  return end === -1 ? text : text.slice(0, end + 2);
+  return end === -1 ? text.length : end + 2;
 }
+
+/** `\r\n<Name>:` per name asked for, built once. */
+const exactNeedles = new Map<string, string>();
 
 /** Value of the first occurrence of a header (long or compact name, any case), trimmed. */
 export function peekHeader(text: string, name: string, compact?: string): string | undefined {
-  const head = headerSection(text);
-  const names = compact ? [name.toLowerCase(), compact.toLowerCase()] : [name.toLowerCase()];
+  const end = headerEnd(text);
+  const lower = name.toLowerCase();
+  const lowerCompact = compact?.toLowerCase();
+  let needle = exactNeedles.get(name);
+  if (needle === undefined) {
+    needle = `\r\n${name}:`;
+    if (exactNeedles.size < 100) exactNeedles.set(name, needle);
+  }
   // Fast path: the name as written by sip.js and most stacks ("\r\nVia:"), valid when no line
   // before it carries the same header in another spelling (checked on those few lines only).
-  const exact = head.indexOf(`\r\n${name}:`);
-  if (exact !== -1 && scanHeader(head, names, exact) === undefined) return lineValue(head, exact + 2 + name.length + 1);
-  return scanHeader(head, names, head.length);
+  const exact = text.indexOf(needle);
+  if (exact !== -1 && exact < end && scanHeader(text, lower, lowerCompact, exact) === undefined) return lineValue(text, exact + needle.length);
+  return scanHeader(text, lower, lowerCompact, end);
 }
 
-/** The value of the first header line before `end` whose name is one of `names` (lower case). */
-function scanHeader(head: string, names: string[], end: number): string | undefined {
-  let pos = head.indexOf('\r\n') + 2;
+/** The value of the first header line before `end` whose name is `lower` or `lowerCompact`. */
+function scanHeader(text: string, lower: string, lowerCompact: string | undefined, end: number): string | undefined {
+  let pos = text.indexOf('\r\n') + 2;
   while (pos > 1 && pos < end) {
-    const eol = head.indexOf('\r\n', pos);
-    const lineEnd = eol === -1 ? head.length : eol;
-    const colon = head.indexOf(':', pos);
-    if (colon !== -1 && colon < lineEnd && names.includes(head.slice(pos, colon).trim().toLowerCase())) return head.slice(colon + 1, lineEnd).trim();
+    const eol = text.indexOf('\r\n', pos);
+    const lineEnd = eol === -1 ? text.length : eol;
+    const colon = text.indexOf(':', pos);
+    if (colon !== -1 && colon < lineEnd) {
+      const n = text.slice(pos, colon).trim().toLowerCase();
+      if (n === lower || n === lowerCompact) return text.slice(colon + 1, lineEnd).trim();
+    }
     pos = eol + 2;
   }
   return undefined;
 }
 
-function lineValue(head: string, valueStart: number): string {
-  const eol = head.indexOf('\r\n', valueStart);
-  return head.slice(valueStart, eol === -1 ? undefined : eol).trim();
+function lineValue(text: string, valueStart: number): string {
+  const eol = text.indexOf('\r\n', valueStart);
+  return text.slice(valueStart, eol === -1 ? undefined : eol).trim();
 }
 
 /** The branch parameter of the top Via header, e.g. "z9hG4bK...". */
 export function peekTopViaBranch(text: string): string | undefined {
   const via = peekHeader(text, 'Via', 'v');
   if (via === undefined) return undefined;
-  const first = via.split(',')[0] ?? '';
+  const comma = via.indexOf(',');
+  const first = comma === -1 ? via : via.slice(0, comma);
   const m = /;\s*branch\s*=\s*([^;,\s]+)/i.exec(first);
   return m?.[1];
 }

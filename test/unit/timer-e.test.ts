@@ -153,3 +153,23 @@ void test('TimerE keeps to the planned schedule when timers run late (no drift, 
   assert.deepEqual(sends, planned.map((ms, i) => (i === 0 ? 0 : ms + lateMs)));
   assert.equal(expiredAtMs, 32_000 + lateMs);
 });
+
+void test('sentAtMs: a timer started T1 after the send keeps the schedule of the send (first retransmission at once)', () => {
+  const clock = new FakeClock();
+  const start = clock.now();
+  const sends: number[] = [];
+  let expiredAtMs: number | undefined;
+  clock.advance(500);
+  new TimerE({
+    clock,
+    t1Ms: 500,
+    t2Ms: 4000,
+    timeoutMs: 4000,
+    sentAtMs: start,
+    retransmit: () => sends.push(clock.now() - start),
+    expire: () => (expiredAtMs = clock.now() - start),
+  });
+  clock.advance(12_000);
+  assert.deepEqual(sends, [500, 1500, 3500]);
+  assert.equal(expiredAtMs, 4000);
+});

@@ -4,7 +4,8 @@
  * while handling it, may escape into a socket event handler (an uncaught throw there kills the
  * process).
  */
-import type { TransportStats } from './transport.ts';
+import type { FastResponseMessage } from '../fast-response.ts';
+import type { InboundHandler, TransportStats } from './transport.ts';
 
 /** A status line ("SIP/2.0 200 OK") or a request line ("NOTIFY sip:x SIP/2.0"). */
 export function looksLikeSip(text: string): boolean {
@@ -21,10 +22,10 @@ export function isKeepAlive(text: string): boolean {
 }
 
 /** Hands one message up; counts it as received, or as malformed if the upper layer throws. */
-export function deliver(text: string, stats: TransportStats, onMessage: ((message: string) => void) | undefined): void {
+export function deliver(text: string, stats: TransportStats, onMessage: InboundHandler | undefined, response?: FastResponseMessage): void {
   stats.received++;
   try {
-    onMessage?.(text);
+    onMessage?.(text, response);
   } catch {
     stats.malformed++;
   }

@@ -11,13 +11,35 @@ import type { ExplicitHop, HostResolver } from './transport.ts';
 /** The URI's host is kept as hostName when it was a name, not an IP literal (TLS SNI and certificate check). */
 export type ResolvedHop = ExplicitHop;
 
-export async function resolveNextHop(message: string, resolver: HostResolver, defaultPort: number): Promise<ResolvedHop> {
+/** Next hops of IP-literal URIs, by host and port (a few targets carry almost every request). */
+const literalHops = new Map<string, ResolvedHop>();
+
+function noNextHop(): MwiError {
+  return new MwiError(ErrorCodes.SIP_TRANSPORT, 'no next hop: the message has no usable Route or Request-URI', { retryable: false });
+}
+
+/** The next hop when the message names an IP literal (no resolver needed), else undefined. Throws when it names none. */
+export function literalNextHop(message: string, defaultPort: number): ResolvedHop | undefined {
   const hop = peekNextHop(message);
-  if (!hop) {
-    throw new MwiError(ErrorCodes.SIP_TRANSPORT, 'no next hop: the message has no usable Route or Request-URI', { retryable: false });
-  }
+  if (!hop) throw noNextHop();
+  if (isIP(hop.host) === 0) return undefined;
   const port = hop.port ?? defaultPort;
-  if (isIP(hop.host) !== 0) return { destination: { host: hop.host, port }, hostName: undefined };
+  const key = `${hop.host} ${port}`;
+  let resolved = literalHops.get(key);
+  if (resolved === undefined) {
+    resolved = { destination: { host: hop.host, port }, hostName: undefined };
+    if (literalHops.size >= 10_000) literalHops.clear();
+    literalHops.set(key, resolved);
+  }
+  return resolved;
+}
+
+export async function resolveNextHop(message: string, resolver: HostResolver, defaultPort: number): Promise<ResolvedHop> {
+  const literal = literalNextHop(message, defaultPort);
+  if (literal) return literal;
+  const hop = peekNextHop(message);
+  if (!hop) throw noNextHop();
+  const port = hop.port ?? defaultPort;
   let address: string;
   try {
     address = await resolver.resolve(hop.host);

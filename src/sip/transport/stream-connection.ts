@@ -8,7 +8,7 @@ import type { Clock, TimerHandle } from '../../clock.ts';
 import { ErrorCodes, MwiError } from '../../errors.ts';
 import { StreamFramer } from './framer.ts';
 import { deliver, looksLikeSip } from './inbound.ts';
-import type { TransportStats } from './transport.ts';
+import type { InboundHandler, TransportStats } from './transport.ts';
 
 /** How a connection ended: the transport backs off after the last three. */
 export type CloseReason = 'idle' | 'local' | 'connect-failed' | 'peer' | 'framing';
@@ -25,7 +25,7 @@ export interface StreamConnectionOptions {
   idleCloseMs: number;
   maxMessageBytes: number;
   stats: TransportStats;
-  onMessage: () => ((message: string) => void) | undefined;
+  onMessage: () => InboundHandler | undefined;
   /** Called when the connection is established. */
   onOpen: (conn: StreamConnection) => void;
   /** Called for every well-framed inbound message (proof the peer is healthy). */

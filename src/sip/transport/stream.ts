@@ -21,7 +21,7 @@ import { ErrorCodes, MwiError } from '../../errors.ts';
 import { resolveNextHop } from './next-hop.ts';
 import { ReconnectBackoff } from './reconnect-backoff.ts';
 import { StreamConnection, type CloseReason } from './stream-connection.ts';
-import type { ExplicitHop, SipTransport, TransportOptions, TransportStats } from './transport.ts';
+import type { ExplicitHop, InboundHandler, SipTransport, TransportOptions, TransportStats } from './transport.ts';
 
 export interface StreamTlsOptions {
   /** Trusted CA certificates (PEM); the system store when absent. */
@@ -56,7 +56,7 @@ function isWildcard(host: string): boolean {
 export class StreamTransport implements SipTransport {
   readonly protocol: 'TCP' | 'TLS';
   readonly stats: TransportStats = { sent: 0, received: 0, retransmissions: 0, malformed: 0, oversized: 0, connects: 0, connectFailures: 0 };
-  onMessage: ((message: string) => void) | undefined;
+  onMessage: InboundHandler | undefined;
 
   readonly #opts: StreamTransportOptions;
   readonly #backoff: ReconnectBackoff;

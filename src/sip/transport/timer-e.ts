@@ -54,6 +54,11 @@ export interface TimerEOptions extends TimerESchedule {
   retransmit: () => void;
   /** Called once when the deadline passes without a final response. */
   expire: () => void;
+  /**
+   * When the first send happened (clock ms), if not now: the schedule (retransmissions and
+   * deadline) is measured from it, and retransmissions already due fire at once, one by one.
+   */
+  sentAtMs?: number;
 }
 
 /**
@@ -68,13 +73,14 @@ export class TimerE {
   #handle: TimerHandle | undefined;
   #stopped = false;
 
-  /** Starts the timer; call it right after the first send. */
+  /** Starts the timer; call it right after the first send (or give that send's time as sentAtMs). */
   constructor(opts: TimerEOptions) {
     validate(opts);
     this.#opts = opts;
-    this.#deadlineAtMs = opts.clock.now() + opts.timeoutMs;
+    const sentAtMs = opts.sentAtMs ?? opts.clock.now();
+    this.#deadlineAtMs = sentAtMs + opts.timeoutMs;
     this.#intervalMs = opts.t1Ms;
-    this.#arm(opts.clock.now());
+    this.#arm(sentAtMs);
   }
 
   get stopped(): boolean {

@@ -4,6 +4,9 @@
  * else the Request-URI, RFC 3261 8.1.2) and deliver each inbound message whole.
  */
 import type { Clock } from '../../clock.ts';
+import type { FastResponseMessage } from '../fast-response.ts';
+
+export type InboundHandler = (message: string, response?: FastResponseMessage) => void;
 
 export type TransportProtocol = 'UDP' | 'TCP' | 'TLS';
 
@@ -45,8 +48,11 @@ export interface SipTransport {
   readonly stats: TransportStats;
   /** Sends one serialized message to `hop`, or else to the next hop the message names (Route / Request-URI). */
   send(message: string, hop?: ExplicitHop): Promise<void>;
-  /** Called with every well-framed inbound message text (not yet parsed). */
-  onMessage: ((message: string) => void) | undefined;
+  /**
+   * Called with every well-framed inbound message text, and with the response already parsed when
+   * the transport had to read it anyway (UDP does, for Timer E), so it is parsed once.
+   */
+  onMessage: InboundHandler | undefined;
   /**
    * Stop retransmitting the request with this top-Via branch (the stack gave up on it early).
    * Only unreliable transports retransmit; reliable ones may leave this out.

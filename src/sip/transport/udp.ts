@@ -8,11 +8,13 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { isIP, isIPv6 } from 'node:net';
 import { ErrorCodes, MwiError } from '../../errors.ts';
+import { parseResponseFast, type FastResponseMessage } from '../fast-response.ts';
 import { peekHeader, peekMethod, peekStatusCode, peekTopViaBranch } from '../wire.ts';
 import { deliver, isKeepAlive, looksLikeSip } from './inbound.ts';
-import { resolveNextHop } from './next-hop.ts';
+import { DeadlineList, type DeadlineNode } from '../deadline-list.ts';
+import { literalNextHop, resolveNextHop } from './next-hop.ts';
 import { TimerE } from './timer-e.ts';
-import type { Destination, ExplicitHop, SipTransport, TransportOptions, TransportStats } from './transport.ts';
+import type { Destination, ExplicitHop, InboundHandler, SipTransport, TransportOptions, TransportStats } from './transport.ts';
 
 export interface UdpTransportOptions extends TransportOptions {
   /** RFC 3261 T1 (RTT estimate), 500 by default there. */
@@ -30,20 +32,40 @@ export interface UdpTransportOptions extends TransportOptions {
 const defaultPort = 5060;
 const defaultMaxRetransmitEntries = 200_000;
 
-interface Retransmission {
+/**
+ * A request awaiting its final response. Most are answered within T1, so Timer E itself is only
+ * created when the first retransmission falls due; until then the entry waits in a list with one
+ * timer for all of them.
+ */
+interface Retransmission extends DeadlineNode {
+  branch: string;
   method: string;
-  timer: TimerE;
+  bytes: Buffer;
+  destination: Destination;
+  sentAtMs: number;
+  /** A provisional response arrived before Timer E started. */
+  proceeding: boolean;
+  timer: TimerE | undefined;
 }
+
+/** A datagram waiting for the end of this event-loop turn; a first transmission settles its send(). */
+interface Outgoing {
+  bytes: Buffer;
+  destination: Destination;
+  request: { resolve: () => void; reject: (err: Error) => void; entry: Retransmission | undefined } | undefined;
+}
+
+const closedError = (): MwiError => new MwiError(ErrorCodes.SIP_STACK_CLOSED, 'UDP transport is closed');
 
 function transportError(message: string, retryable: boolean, cause?: unknown, details?: Record<string, unknown>): MwiError {
   return new MwiError(ErrorCodes.SIP_TRANSPORT, message, { retryable, cause, details });
 }
 
 export class UdpTransport implements SipTransport {
-  #outbox: Array<{ bytes: Buffer; destination: Destination; resolve: () => void; reject: (err: Error) => void }> = [];
+  #outbox: Outgoing[] = [];
   readonly protocol = 'UDP';
   readonly stats: TransportStats = { sent: 0, received: 0, retransmissions: 0, malformed: 0, oversized: 0, connects: 0, connectFailures: 0 };
-  onMessage: ((message: string) => void) | undefined;
+  onMessage: InboundHandler | undefined;
   /** Socket errors after bind (they never kill the process); for logging. */
   onError: ((err: Error) => void) | undefined;
 
@@ -52,8 +74,12 @@ export class UdpTransport implements SipTransport {
   readonly #socket: Socket;
   readonly #family: 4 | 6;
   readonly #entries = new Map<string, Retransmission>();
+  /** Entries until their first retransmission is due (or their deadline, when it comes first). */
+  readonly #untilFirstRetransmission: DeadlineList<Retransmission>;
   #localHost: string;
   #localPort = 0;
+  /** The last destination found reachable from this socket's family. */
+  #lastDestination: Destination | undefined;
   #closing: Promise<void> | undefined;
 
   /** Creates the socket and binds it to bindHost:bindPort; rejects if the bind fails. */
@@ -73,7 +99,24 @@ export class UdpTransport implements SipTransport {
     this.#maxEntries = opts.maxRetransmitEntries ?? defaultMaxRetransmitEntries;
     this.#family = isIPv6(opts.bindHost) ? 6 : 4;
     this.#localHost = opts.bindHost;
-    this.#socket = createSocket({ type: this.#family === 6 ? 'udp6' : 'udp4' });
+    this.#untilFirstRetransmission = new DeadlineList<Retransmission>(opts.clock, Math.min(opts.t1Ms, opts.transactionTimeoutMs), (entry) => this.#startTimerE(entry));
+    // Destinations are IP literals of the socket's family (checked in send): Node's default lookup
+    // still defers every send by a process.nextTick to "resolve" them. Once bound, ours answers at once.
+    this.#socket = createSocket({
+      type: this.#family === 6 ? 'udp6' : 'udp4',
+      lookup: (address, options, callback) => {
+        const ipFamily = isIP(address);
+        // Node's own lookup for dgram passes the socket's family as a number (its typings say options).
+        const family = typeof options === 'number' ? options : this.#family;
+        if (ipFamily === 0 || ipFamily !== family) {
+          process.nextTick(callback, Object.assign(new Error(`not an IPv${family} address: ${address}`), { code: 'EINVAL' }), '', 0);
+        } else if (this.#localPort !== 0) {
+          callback(null, address, ipFamily);
+        } else {
+          process.nextTick(callback, null, address, ipFamily); // while binding, as Node does
+        }
+      },
+    });
     // Always listening: an 'error' event without a listener would throw and kill the process.
     this.#socket.on('error', (err) => {
       try {
@@ -123,45 +166,49 @@ export class UdpTransport implements SipTransport {
     });
   }
 
-  async send(message: string, hop?: ExplicitHop): Promise<void> {
-    if (this.#closing) throw new MwiError(ErrorCodes.SIP_STACK_CLOSED, 'UDP transport is closed');
-    const bytes = Buffer.from(message, 'utf8');
-    if (bytes.length > this.#opts.maxMessageBytes) {
-      throw new MwiError(ErrorCodes.SIP_MESSAGE_TOO_LARGE, `message of ${bytes.length} bytes exceeds maxMessageBytes ${this.#opts.maxMessageBytes}`, {
-        details: { bytes: bytes.length, maxMessageBytes: this.#opts.maxMessageBytes },
-      });
+  send(message: string, hop?: ExplicitHop): Promise<void> {
+    try {
+      if (this.#closing) throw closedError();
+      const bytes = Buffer.from(message, 'utf8');
+      if (bytes.length > this.#opts.maxMessageBytes) {
+        throw new MwiError(ErrorCodes.SIP_MESSAGE_TOO_LARGE, `message of ${bytes.length} bytes exceeds maxMessageBytes ${this.#opts.maxMessageBytes}`, {
+          details: { bytes: bytes.length, maxMessageBytes: this.#opts.maxMessageBytes },
+        });
+      }
+      const next = hop ?? literalNextHop(message, defaultPort);
+      if (next) return this.#sendRequest(message, bytes, next.destination);
+      return resolveNextHop(message, this.#opts.resolver, defaultPort).then((resolved) => this.#sendRequest(message, bytes, resolved.destination));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
-    const { destination } = hop ?? (await resolveNextHop(message, this.#opts.resolver, defaultPort));
-    if (this.#closing) throw new MwiError(ErrorCodes.SIP_STACK_CLOSED, 'UDP transport is closed');
-    if (isIP(destination.host) !== this.#family) {
-      throw transportError(`cannot reach ${destination.host} from a udp${this.#family} socket bound to ${this.#localHost}`, false);
-    }
+  }
 
+  /** Tracks the request for Timer E, then queues its first datagram; settles once that has left. */
+  #sendRequest(message: string, bytes: Buffer, destination: Destination): Promise<void> {
+    if (this.#closing) throw closedError();
+    if (destination !== this.#lastDestination) {
+      if (isIP(destination.host) !== this.#family) {
+        throw transportError(`cannot reach ${destination.host} from a udp${this.#family} socket bound to ${this.#localHost}`, false);
+      }
+      this.#lastDestination = destination; // next hops are cached objects: most sends skip the check
+    }
     const method = peekMethod(message);
     const branch = method !== undefined && method !== 'ACK' ? peekTopViaBranch(message) : undefined;
     // The entry exists before the first datagram leaves, so a response can never beat it.
     const entry = branch !== undefined && method !== undefined ? this.#track(branch, method, bytes, destination) : undefined;
-    try {
-      await this.#sendDatagram(bytes, destination);
-    } catch (err) {
-      if (entry && branch !== undefined) this.#untrack(branch, entry);
-      throw transportError(`UDP send to ${destination.host}:${destination.port} failed: ${(err as Error).message}`, true, err, {
-        host: destination.host,
-        port: destination.port,
-      });
-    }
-    this.stats.sent++;
+    return new Promise((resolve, reject) => this.#queue({ bytes, destination, request: { resolve, reject, entry } }));
   }
 
   abandon(branch: string): void {
     const entry = this.#entries.get(branch);
-    if (entry) this.#untrack(branch, entry);
+    if (entry) this.#untrack(entry);
   }
 
   close(): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
-      for (const entry of this.#entries.values()) entry.timer.stop();
+      for (const entry of this.#entries.values()) entry.timer?.stop();
       this.#entries.clear();
+      this.#untilFirstRetransmission.clear();
       try {
         this.#socket.close(() => resolve());
       } catch {
@@ -175,7 +222,7 @@ export class UdpTransport implements SipTransport {
     const previous = this.#entries.get(branch);
     if (previous) {
       // The upper layer sent the same transaction again: restart its schedule.
-      this.#untrack(branch, previous);
+      this.#untrack(previous);
     } else if (this.#entries.size >= this.#maxEntries) {
       throw new MwiError(ErrorCodes.SIP_TRANSPORT_BUSY, `${this.#entries.size} UDP requests already awaiting a final response (maxRetransmitEntries)`, {
         retryable: true,
@@ -183,36 +230,58 @@ export class UdpTransport implements SipTransport {
       });
     }
     const entry: Retransmission = {
+      deadlineAtMs: 0,
+      deadlinePrev: undefined,
+      deadlineNext: undefined,
+      deadlineList: undefined,
+      branch,
       method,
-      timer: new TimerE({
-        clock: this.#opts.clock,
-        t1Ms: this.#opts.t1Ms,
-        t2Ms: this.#opts.t2Ms,
-        timeoutMs: this.#opts.transactionTimeoutMs,
-        retransmit: () => this.#retransmit(bytes, destination),
-        expire: () => this.#untrack(branch, entry),
-      }),
+      bytes,
+      destination,
+      sentAtMs: this.#opts.clock.now(),
+      proceeding: false,
+      timer: undefined,
     };
     this.#entries.set(branch, entry);
+    this.#untilFirstRetransmission.add(entry);
     return entry;
   }
 
-  #untrack(branch: string, entry: Retransmission): void {
-    entry.timer.stop();
-    if (this.#entries.get(branch) === entry) this.#entries.delete(branch);
+  /** T1 has passed without a final response (or the deadline, when it is shorter than T1). */
+  #startTimerE(entry: Retransmission): void {
+    const { t1Ms, t2Ms, transactionTimeoutMs, clock } = this.#opts;
+    if (t1Ms >= transactionTimeoutMs) {
+      this.#untrack(entry); // no retransmission fits before the deadline
+      return;
+    }
+    // Timer E on the schedule of the first send: its first retransmission (at T1) is due at once.
+    entry.timer = new TimerE({
+      clock,
+      t1Ms,
+      t2Ms,
+      timeoutMs: transactionTimeoutMs,
+      sentAtMs: entry.sentAtMs,
+      retransmit: () => this.#retransmit(entry),
+      expire: () => this.#untrack(entry),
+    });
+    if (entry.proceeding) entry.timer.provisional();
   }
 
-  #retransmit(bytes: Buffer, destination: Destination): void {
+  #untrack(entry: Retransmission): void {
+    this.#untilFirstRetransmission.remove(entry);
+    entry.timer?.stop();
+    if (this.#entries.get(entry.branch) === entry) this.#entries.delete(entry.branch);
+  }
+
+  #retransmit(entry: Retransmission): void {
     this.stats.retransmissions++;
     // A failed retransmission is not fatal: the next one or the deadline settles the transaction.
-    this.#sendDatagram(bytes, destination).catch(() => undefined);
+    this.#queue({ bytes: entry.bytes, destination: entry.destination, request: undefined });
   }
 
-  #sendDatagram(bytes: Buffer, destination: Destination): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#outbox.push({ bytes, destination, resolve, reject });
-      if (this.#outbox.length === 1) setImmediate(this.#flush);
-    });
+  #queue(datagram: Outgoing): void {
+    this.#outbox.push(datagram);
+    if (this.#outbox.length === 1) setImmediate(this.#flush);
   }
 
   /**
@@ -223,48 +292,78 @@ export class UdpTransport implements SipTransport {
     const batch = this.#outbox;
     this.#outbox = [];
     for (const d of batch) {
+      const request = d.request;
       try {
-        this.#socket.send(d.bytes, d.destination.port, d.destination.host, (err) => (err ? d.reject(err) : d.resolve()));
+        this.#socket.send(d.bytes, d.destination.port, d.destination.host, request === undefined ? undefined : (err) => this.#sent(d, err));
       } catch (err) {
-        d.reject(err instanceof Error ? err : new Error(String(err))); // e.g. the socket is already closed
+        this.#sent(d, err instanceof Error ? err : new Error(String(err))); // e.g. the socket is already closed
       }
     }
   };
 
+  /** The first transmission of a request has left, or failed. */
+  #sent(d: Outgoing, err: Error | null): void {
+    const request = d.request;
+    if (request === undefined) return;
+    if (!err) {
+      this.stats.sent++;
+      request.resolve();
+      return;
+    }
+    if (request.entry) this.#untrack(request.entry);
+    const { host, port } = d.destination;
+    request.reject(transportError(`UDP send to ${host}:${port} failed: ${err.message}`, true, err, { host, port }));
+  }
+
   #receive(data: Buffer): void {
     let text: string;
+    let response: FastResponseMessage | undefined;
     try {
       if (data.length > this.#opts.maxMessageBytes) {
         this.stats.oversized++;
         return;
       }
       text = data.toString('utf8');
-      if (isKeepAlive(text)) return;
-      if (!looksLikeSip(text)) {
-        this.stats.malformed++;
-        return;
+      if (text.startsWith('SIP/2.0 ')) {
+        // Read once here for Timer E and handed up, so the stack does not parse it again.
+        const fast = parseResponseFast(text);
+        if (typeof fast !== 'string') {
+          response = fast;
+          this.#settle(fast.viaBranch, fast.method, fast.statusCode ?? 0);
+        }
       }
-      this.#observe(text);
+      if (response === undefined) {
+        if (isKeepAlive(text)) return;
+        if (!looksLikeSip(text)) {
+          this.stats.malformed++;
+          return;
+        }
+        this.#observe(text);
+      }
     } catch {
       this.stats.malformed++;
       return;
     }
-    deliver(text, this.stats, this.onMessage);
+    deliver(text, this.stats, this.onMessage, response);
   }
 
-  /** Timer E bookkeeping for a response: provisional -> Proceeding, final -> stop. */
+  /** Timer E bookkeeping for a response the fast parser could not read (the stack decides what it is). */
   #observe(text: string): void {
     const status = peekStatusCode(text);
     if (status === undefined) return;
     const branch = peekTopViaBranch(text);
-    if (branch === undefined) return;
-    const entry = this.#entries.get(branch);
-    if (!entry) return;
-    // RFC 3261 17.1.3: a response matches on branch AND CSeq method.
     const cseqMethod = peekHeader(text, 'CSeq')?.split(/\s+/)[1];
-    if (cseqMethod !== entry.method) return;
+    if (branch !== undefined && cseqMethod !== undefined) this.#settle(branch, cseqMethod, status);
+  }
+
+  /** A response for `branch`: provisional -> Proceeding, final -> stop. */
+  #settle(branch: string, cseqMethod: string, status: number): void {
+    const entry = this.#entries.get(branch);
+    // RFC 3261 17.1.3: a response matches on branch AND CSeq method.
+    if (!entry || cseqMethod !== entry.method) return;
     // INVITE (Timer A) stops on any response; non-INVITE only on a final one.
-    if (status >= 200 || entry.method === 'INVITE') this.#untrack(branch, entry);
-    else entry.timer.provisional();
+    if (status >= 200 || entry.method === 'INVITE') this.#untrack(entry);
+    else if (entry.timer) entry.timer.provisional();
+    else entry.proceeding = true;
   }
 }
