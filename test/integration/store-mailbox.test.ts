@@ -286,7 +286,13 @@ describe('RedisMailboxStore', { timeout: 120_000 }, () => {
     assert.equal(await store.recordDelivered(m, 9, summaryFor(9), delivered(at)), 'superseded');
     assert.equal((await store.get(m))?.delivered?.version, 10);
 
-    assert.equal(await store.recordDelivered(m, 10, summaryFor(10), delivered(at + 1, { etag: undefined, expiresAt: undefined })), 'clean');
+    // Two deliveries of the same version overlapped (a lease ran out): the one that completed
+    // first must not overwrite the ETag of the one that completed later, whatever the order of the records.
+    assert.equal(await store.recordDelivered(m, 10, summaryFor(10), delivered(at + 5, { etag: 'etag-later' })), 'clean');
+    assert.equal(await store.recordDelivered(m, 10, summaryFor(10), delivered(at + 2, { etag: 'etag-earlier' })), 'superseded');
+    assert.equal((await store.get(m))?.etag, 'etag-later');
+
+    assert.equal(await store.recordDelivered(m, 10, summaryFor(10), delivered(at + 6, { etag: undefined, expiresAt: undefined })), 'clean');
     record = await store.get(m);
     assert.equal(record?.etag, undefined);
     assert.equal(record?.expiresAt, undefined);

@@ -20,7 +20,10 @@ export const RECORD_DELIVERED_LUA = `--[[
 
   Output:
     "unknown-version"  no desired version >= the delivered one exists: nothing written
-    "superseded"       a newer version was already recorded as delivered: nothing written
+    "superseded"       a newer version was already recorded as delivered, or the same version by a
+                       delivery that completed later (two deliveries of one mailbox overlapped
+                       after a lease ran out: the later PUBLISH holds the ETag the server keeps):
+                       nothing written
     "clean"            delivered == desired: dirty mark removed
     "still-dirty"      delivered < desired: mailbox due now
 ]]
@@ -32,6 +35,12 @@ end
 local previous = tonumber(redis.call('HGET', KEYS[1], 'xv') or '')
 if previous ~= nil and version < previous then
   return 'superseded'
+end
+if previous ~= nil and version == previous then
+  local previousAt = tonumber(redis.call('HGET', KEYS[1], 'xat') or '')
+  if previousAt ~= nil and tonumber(ARGV[4]) < previousAt then
+    return 'superseded'
+  end
 end
 
 redis.call('HSET', KEYS[1], 'xv', ARGV[2], 'xs', ARGV[3], 'xat', ARGV[4], 'la', ARGV[5], 'lo', ARGV[6])
