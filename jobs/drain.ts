@@ -1,9 +1,9 @@
 /**
  * The drain job: delivers the latest state of due dirty mailboxes until none is due (or its run
- * time is up). It takes permits first, then leases that many due mailboxes with takeDirty, so
- * at most delivery.concurrency deliveries are in flight per process and no leased mailbox waits.
- * Each mailbox: read its desired state, send it, let the outcome policy decide, record that
- * (one store call). A newer update accepted during a delivery leaves the mailbox dirty and due
+ * time is up). It takes permits first, then leases that many due mailboxes with takeDue (which
+ * reads their desired state in the same call), so at most delivery.concurrency deliveries are in
+ * flight per process and no leased mailbox waits. Each mailbox: send its desired state, let the
+ * outcome policy decide, record that (one store call). A newer update accepted during a delivery leaves the mailbox dirty and due
  * now, so this loop (or the next drain) sends exactly one follow-up with the latest state.
  *
  * Depends on seams only (store, sender, policy, clock, permits). A store outage stops the job
@@ -18,15 +18,14 @@ import type { LineLog } from '../src/log-flood.ts';
 import type { ConfigErrorLog } from '../src/queue/config-error-log.ts';
 import type { DeliveryPermits } from '../src/queue/delivery-permits.ts';
 import { decide, recordDecision, type OutcomeStore, type RetrySettings } from '../src/queue/outcome-policy.ts';
-import type { MailboxRecord } from '../src/store/mailbox-state.ts';
+import type { DueMailbox } from '../src/store/mailbox-state.ts';
 
 export interface DrainStore extends OutcomeStore {
-  takeDirty(limit: number, leaseMs: number): Promise<string[]>;
-  get(mailbox: string): Promise<MailboxRecord | undefined>;
+  takeDue(limit: number, leaseMs: number): Promise<DueMailbox[]>;
 }
 
 export interface DrainSettings extends RetrySettings {
-  /** Most mailboxes one takeDirty leases. */
+  /** Most mailboxes one takeDue leases. */
   batchSize: number;
   leaseMs: number;
   /** After this long the job takes no more mailboxes (those in flight still finish) and asks for a follow-up. */
@@ -69,7 +68,7 @@ export interface DrainReport {
   configErrors: number;
   /** Nothing sent (breaker open, target held or paced, DNS down): due again later without using an attempt. */
   deferred: number;
-  /** Mailboxes whose state could not be read or whose outcome could not be recorded: due again when their lease ends. */
+  /** Mailboxes whose outcome could not be recorded: due again when their lease ends. */
   failed: number;
   /** SIP requests sent. */
   requests: number;
@@ -99,10 +98,17 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
   const lowWater = Math.max(1, Math.min(settings.batchSize, Math.ceil(permits.capacity / 4)));
   let backlog = false;
 
-  async function deliverOne(mailbox: string): Promise<void> {
-    const record = await store.get(mailbox);
-    const desired = record?.desired;
-    if (record === undefined || desired === undefined) {
+  async function deliverOne(record: DueMailbox): Promise<void> {
+    const { mailbox, desired } = record;
+    if (record.unreadable !== undefined) {
+      const now = clock.now();
+      const { version, reason } = record.unreadable;
+      const result = await store.park(mailbox, version, { kind: 'permanent', reason, cause: 'response', requests: 0, startedAt: now, elapsedMs: 0 });
+      report.parked++;
+      log.error({ mailbox, version, reason, result }, 'stored desired state unreadable; parked until a newer update');
+      return;
+    }
+    if (desired === undefined) {
       const now = clock.now();
       const result = await store.park(mailbox, 0, { kind: 'permanent', reason: 'no desired state stored', cause: 'response', requests: 0, startedAt: now, elapsedMs: 0 });
       log.warn({ mailbox, result }, 'dirty mailbox without a desired state');
@@ -142,15 +148,16 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
     }
   }
 
-  const start = (mailbox: string): void => {
-    const p: Promise<void> = deliverOne(mailbox)
+  const start = (due: DueMailbox): void => {
+    const mailbox = due.mailbox;
+    const p: Promise<void> = deliverOne(due)
       .catch((err: unknown) => {
         report.failed++;
         if (isMwiError(err, ErrorCodes.REDIS_UNAVAILABLE)) {
           if (storeDown === undefined) log.warn({ err, mailbox }, 'Redis unavailable during a delivery; stopping this drain (leases run out, nothing is lost)');
           storeDown ??= err;
         } else {
-          log.error({ err, mailbox }, 'delivery could not be read or recorded; due again when its lease ends');
+          log.error({ err, mailbox }, 'delivery outcome could not be recorded; due again when its lease ends');
         }
       })
       .finally(() => {
@@ -179,9 +186,9 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
     }
     const granted = await permits.take(settings.batchSize, backlog ? lowWater : 1, signal);
     if (granted === 0) continue; // aborted: handled at the top
-    let batch: string[];
+    let batch: DueMailbox[];
     try {
-      batch = await store.takeDirty(granted, settings.leaseMs);
+      batch = await store.takeDue(granted, settings.leaseMs);
     } catch (err) {
       permits.release(granted);
       storeDown = err instanceof Error ? err : new Error(String(err));
@@ -201,7 +208,7 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
       });
       continue;
     }
-    for (const mailbox of batch) start(mailbox);
+    for (const due of batch) start(due);
   }
 
   await Promise.all(inFlight);

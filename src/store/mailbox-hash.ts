@@ -6,7 +6,7 @@
 import type { DeliveryRoute } from '../delivery/sender.ts';
 import type { Outcome, OutcomeKind } from '../delivery/outcome.ts';
 import type { MessageSummary } from '../mwi/message-summary.ts';
-import type { LastOutcome, MailboxRecord, MailboxScreen, MailboxView } from './mailbox-state.ts';
+import type { DueMailbox, LastOutcome, MailboxRecord, MailboxScreen, MailboxView } from './mailbox-state.ts';
 
 export const MAILBOX_FIELDS = {
   desiredVersion: 'dv',
@@ -85,6 +85,24 @@ export function decodeMailboxHash(mailbox: string, h: Record<string, string>): M
 }
 
 type Field = string | null | undefined;
+
+/** A leased mailbox from the take-dirty script's reply (dv, ds, na; nil -> absent). */
+export function decodeDueMailbox(mailbox: string, dv: Field, ds: Field, na: Field): DueMailbox {
+  const due: DueMailbox = { mailbox };
+  const version = num(dv ?? undefined);
+  if (version !== undefined && typeof ds === 'string') {
+    // One unreadable mailbox must not fail the whole lease (and stall the others in it).
+    try {
+      const { summary, route } = JSON.parse(ds) as DesiredState;
+      due.desired = { summary, route, version };
+    } catch (err) {
+      due.unreadable = { version, reason: `stored desired state is not valid JSON: ${err instanceof Error ? err.message : String(err)}` };
+    }
+  }
+  const attempts = num(na ?? undefined);
+  if (attempts !== undefined && attempts > 0) due.attempts = attempts;
+  return due;
+}
 
 function int(v: string | number | null | undefined): number | undefined {
   if (v === null || v === undefined) return undefined;

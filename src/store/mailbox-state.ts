@@ -41,6 +41,20 @@ export interface MailboxRecord {
   attempts?: number;
 }
 
+/** A mailbox leased for delivery, with what delivering it needs (MailboxStore takeDue). */
+export interface DueMailbox {
+  mailbox: string;
+  /** Absent when the mailbox has no desired state (a dirty entry without a hash): nothing to send. */
+  desired?: { summary: MessageSummary; route: DeliveryRoute; version: number };
+  /** Failed attempts since the last delivery (absent when none). */
+  attempts?: number;
+  /**
+   * The stored desired state could not be read (not valid JSON; only a hand edit or corruption
+   * makes that): nothing can be sent for `version` until a newer update replaces it.
+   */
+  unreadable?: { version: number; reason: string };
+}
+
 export type DeliveredResult =
   /** delivered.version equals desired.version: the mailbox is no longer dirty. */
   | 'clean'

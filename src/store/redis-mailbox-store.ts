@@ -2,8 +2,10 @@
  * Desired and delivered MWI state per mailbox in Redis. Every write is one Lua script call
  * (EVALSHA through ioredis `defineCommand`), so each call is atomic and a retried call is
  * harmless: re-applying an update reports 'stale', re-recording a delivery changes nothing.
+ * recordDelivered() calls of one event-loop turn share one script call (micro-batch.ts); each
+ * mailbox in it is still recorded, and answered, on its own.
  *
- * Delivery loop this supports: takeDirty() leases due mailboxes, the deliverer reads get(),
+ * Delivery loop this supports: takeDue() leases due mailboxes with their desired state, the deliverer
  * sends desired.summary, then recordDelivered(desired.version), recordAttempt() (retry later) or
  * park() (permanent failure). A crash in between loses nothing: the mailbox stays dirty and is
  * due again when its lease ends.
@@ -21,8 +23,10 @@ import { RECORD_DELIVERED_LUA } from './lua/record-delivered.ts';
 import { TAKE_DIRTY_LUA } from './lua/take-dirty.ts';
 import { MARK_DIRTY_LUA } from './lua/mark-dirty.ts';
 import { SWEEP_PAGE_LUA, SWEEP_VIEWS_LUA } from './lua/sweep-page.ts';
-import { RawMailboxView, decodeMailboxHash, encodeDesiredState, encodeLastOutcome, screenOf } from './mailbox-hash.ts';
-import type { ApplyResult, AttemptResult, DeliveredResult, MailboxRecord, MailboxScreen, MailboxUpdate, MailboxView, MarkResult, ParkResult, ScreenCriteria, ScreenedPage } from './mailbox-state.ts';
+import { RawMailboxView, decodeDueMailbox, decodeMailboxHash, encodeDesiredState, encodeLastOutcome, screenOf } from './mailbox-hash.ts';
+import type { ApplyResult, AttemptResult, DeliveredResult, DueMailbox, MailboxRecord, MailboxScreen, MailboxUpdate, MailboxView, MarkResult, ParkResult, ScreenCriteria, ScreenedPage } from './mailbox-state.ts';
+import { ErrorCodes, isMwiError } from '../errors.ts';
+import { MicroBatch } from './micro-batch.ts';
 import { withRedis } from './redis-unavailable.ts';
 import { assertMailbox, assertSummary, assertValidUpdate, assertVersion } from './validate-update.ts';
 
@@ -38,7 +42,7 @@ export interface RedisMailboxStoreOptions {
 const SCRIPTS = {
   applyUpdates: { name: 'mwiApplyUpdates', lua: APPLY_UPDATES_LUA },
   takeDirty: { name: 'mwiTakeDirty', lua: TAKE_DIRTY_LUA, numberOfKeys: 1 },
-  recordDelivered: { name: 'mwiRecordDelivered', lua: RECORD_DELIVERED_LUA, numberOfKeys: 2 },
+  recordDelivered: { name: 'mwiRecordDelivered', lua: RECORD_DELIVERED_LUA },
   recordAttempt: { name: 'mwiRecordAttempt', lua: RECORD_ATTEMPT_LUA, numberOfKeys: 2 },
   park: { name: 'mwiPark', lua: PARK_LUA, numberOfKeys: 2 },
   sweepPage: { name: 'mwiSweepPage', lua: SWEEP_PAGE_LUA, numberOfKeys: 2 },
@@ -57,6 +61,13 @@ function globLiteral(text: string): string {
 type ScriptCall = (...args: string[]) => Promise<unknown>;
 
 const DEFAULT_MAX_BATCH_UPDATES = 1000;
+/**
+ * Most recordDelivered() calls of one event-loop turn that go into one script call
+ * (micro-batch.ts). A recordDelivered of 256 mailboxes runs about 1 ms in Redis.
+ */
+const MAX_CALLS_PER_SCRIPT = 256;
+/** The 9 arguments of one mailbox in the record-delivered script (lua/record-delivered.ts). */
+type DeliveredArgs = readonly [string, string, string, string, string, string, string, string, string];
 
 function assertPositiveInteger(n: unknown, name: string): asserts n is number {
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n <= 0) throw new RangeError(`${name} must be a positive integer, got ${String(n)}`);
@@ -71,6 +82,13 @@ export class RedisMailboxStore {
   readonly #clock: Clock;
   readonly #keys: StoreKeys;
   readonly #maxBatchUpdates: number;
+  readonly #delivered = new MicroBatch<{ key: string; args: DeliveredArgs }, DeliveredResult>({
+    maxItems: MAX_CALLS_PER_SCRIPT,
+    flush: (items) => this.#recordDeliveredBatch(items),
+    // A script error (e.g. WRONGTYPE on one corrupt key) aborts the whole batch: record each
+    // mailbox on its own so only the bad one fails. An outage fails them all anyway.
+    splitOnError: (err) => !isMwiError(err, ErrorCodes.REDIS_UNAVAILABLE),
+  });
 
   constructor(opts: RedisMailboxStoreOptions) {
     assertNoKeyPrefix(opts.redis);
@@ -200,12 +218,17 @@ export class RedisMailboxStore {
    * Up to `limit` dirty mailboxes that are due, oldest first, each leased for `leaseMs`: not
    * returned again until the lease ends or a record call reschedules it. Not a lock: a delivery
    * that outlives its lease can overlap the next one (the queue's per-mailbox job is the lock).
+   * Each comes with what delivering it needs (its desired state and failed attempts), read in
+   * the same script call.
    */
-  async takeDirty(limit: number, leaseMs: number): Promise<string[]> {
+  async takeDue(limit: number, leaseMs: number): Promise<DueMailbox[]> {
     assertPositiveInteger(limit, 'limit');
     assertPositiveInteger(leaseMs, 'leaseMs');
     const now = this.#clock.now();
-    return (await this.#run('takeDirty', [this.#keys.dirty(), String(now), String(now + leaseMs), String(limit)])) as string[];
+    const reply = (await this.#run('takeDirty', [this.#keys.dirty(), String(now), String(now + leaseMs), String(limit), this.#keys.mailbox('')])) as Array<string | null>;
+    const due: DueMailbox[] = [];
+    for (let i = 0; i + 3 < reply.length; i += 4) due.push(decodeDueMailbox(String(reply[i]), reply[i + 1], reply[i + 2], reply[i + 3]));
+    return due;
   }
 
   /** Mailboxes whose desired version has not been delivered yet (due or leased). */
@@ -213,7 +236,7 @@ export class RedisMailboxStore {
     return withRedis('dirtyCount', () => this.#redis.zcard(this.#keys.dirty()));
   }
 
-  /** Dirty mailboxes that are due now (not leased, no retry pending): what a takeDirty would find. */
+  /** Dirty mailboxes that are due now (not leased, no retry pending): what a takeDue would find. */
   dueCount(): Promise<number> {
     const now = this.#clock.now();
     return withRedis('dueCount', () => this.#redis.zcount(this.#keys.dirty(), '-inf', now));
@@ -272,9 +295,7 @@ export class RedisMailboxStore {
     assertSummary(summary);
     if (outcome.kind !== 'delivered') throw new RangeError(`recordDelivered needs a delivered outcome, got ${outcome.kind}`);
     const hasEtag = outcome.etag !== undefined && outcome.etag !== '' && outcome.expiresAt !== undefined;
-    const args = [
-      this.#keys.mailbox(mailbox),
-      this.#keys.dirty(),
+    const args: DeliveredArgs = [
       mailbox,
       String(version),
       JSON.stringify(summary),
@@ -285,6 +306,17 @@ export class RedisMailboxStore {
       hasEtag ? String(outcome.expiresAt) : '',
       String(this.#clock.now()),
     ];
-    return (await this.#run('recordDelivered', args)) as DeliveredResult;
+    // The records of one event-loop turn go to Redis as one script call; each is applied on its own.
+    return this.#delivered.call({ key: this.#keys.mailbox(mailbox), args });
+  }
+
+  async #recordDeliveredBatch(items: ReadonlyArray<{ key: string; args: DeliveredArgs }>): Promise<DeliveredResult[]> {
+    const keys = [this.#keys.dirty()];
+    const args: string[] = [];
+    for (const item of items) {
+      keys.push(item.key);
+      args.push(...item.args);
+    }
+    return (await this.#run('recordDelivered', [String(keys.length), ...keys, ...args])) as DeliveredResult[];
   }
 }

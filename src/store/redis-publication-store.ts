@@ -2,11 +2,15 @@
  * The PublicationStore (SIP-ETag + expiry per target and AOR) in Redis, shared by every runner.
  * Each entry is one string key whose Redis TTL ends `ttlGraceMs` after the grant lapses: the
  * publisher still sees a just-lapsed entry (and starts afresh), and dead entries disappear.
+ * The calls of one event-loop turn go out as one command each kind (micro-batch.ts): one MGET,
+ * one script of SETs, one DEL.
  */
 import type { RedisClient } from './redis-connection.ts';
 
 import type { Publication, PublicationStore } from '../sip/publication-store.ts';
 import { assertNoKeyPrefix, storeKeys, type StoreKeys } from './keys.ts';
+import { SET_PUBLICATIONS_LUA } from './lua/set-publications.ts';
+import { MicroBatch } from './micro-batch.ts';
 import { withRedis } from './redis-unavailable.ts';
 
 export interface RedisPublicationStoreOptions {
@@ -18,6 +22,15 @@ export interface RedisPublicationStoreOptions {
 }
 
 const DEFAULT_TTL_GRACE_MS = 60_000;
+/** Most calls of one kind in one command. */
+const MAX_CALLS_PER_COMMAND = 256;
+const SET_SCRIPT = 'mwiSetPublications';
+
+interface SetCall {
+  key: string;
+  value: string;
+  expireAtMs: number;
+}
 
 function isPublication(value: unknown): value is Publication {
   const p = value as Partial<Publication> | null;
@@ -28,6 +41,27 @@ export class RedisPublicationStore implements PublicationStore {
   readonly #redis: RedisClient;
   readonly #keys: StoreKeys;
   readonly #ttlGraceMs: number;
+  readonly #gets = new MicroBatch<string, string | null>({
+    maxItems: MAX_CALLS_PER_COMMAND,
+    flush: (keys) => withRedis('publication get', () => this.#redis.mget(...keys)),
+  });
+  readonly #sets = new MicroBatch<SetCall, unknown>({
+    maxItems: MAX_CALLS_PER_COMMAND,
+    flush: async (calls) => {
+      const args: Array<string | number> = [calls.length];
+      for (const c of calls) args.push(c.key);
+      for (const c of calls) args.push(c.value, c.expireAtMs);
+      await withRedis('publication set', () => (this.#redis as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown>>)[SET_SCRIPT]!(...args));
+      return calls;
+    },
+  });
+  readonly #deletes = new MicroBatch<string, unknown>({
+    maxItems: MAX_CALLS_PER_COMMAND,
+    flush: async (keys) => {
+      await withRedis('publication delete', () => this.#redis.del(...keys));
+      return keys;
+    },
+  });
 
   constructor(opts: RedisPublicationStoreOptions) {
     assertNoKeyPrefix(opts.redis);
@@ -36,11 +70,12 @@ export class RedisPublicationStore implements PublicationStore {
     this.#redis = opts.redis;
     this.#keys = opts.keys ?? storeKeys();
     this.#ttlGraceMs = ttlGraceMs;
+    this.#redis.defineCommand(SET_SCRIPT, { lua: SET_PUBLICATIONS_LUA });
   }
 
   /** An unreadable entry counts as absent: the publisher then starts with an initial PUBLISH. */
   async get(key: string): Promise<Publication | undefined> {
-    const text = await withRedis('publication get', () => this.#redis.get(this.#keys.publication(key)));
+    const text = await this.#gets.call(this.#keys.publication(key));
     if (text === null) return undefined;
     let value: unknown;
     try {
@@ -56,10 +91,10 @@ export class RedisPublicationStore implements PublicationStore {
     const value = JSON.stringify({ etag: publication.etag, expiresAt: publication.expiresAt });
     // An expiry time already in the past deletes the key at once, which is what a lapsed grant deserves.
     const expireAtMs = Math.ceil(publication.expiresAt) + this.#ttlGraceMs;
-    await withRedis('publication set', () => this.#redis.set(this.#keys.publication(key), value, 'PXAT', expireAtMs));
+    await this.#sets.call({ key: this.#keys.publication(key), value, expireAtMs });
   }
 
   async delete(key: string): Promise<void> {
-    await withRedis('publication delete', () => this.#redis.del(this.#keys.publication(key)));
+    await this.#deletes.call(this.#keys.publication(key));
   }
 }

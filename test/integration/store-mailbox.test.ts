@@ -15,6 +15,7 @@ import { RedisMailboxStore } from '../../src/store/redis-mailbox-store.ts';
 import { createStoreClient } from '../../src/store/store-client.ts';
 import { startRedis, type RedisHandle } from '../harness/redis.ts';
 import { prng } from '../support/prng.ts';
+import { leasedNames } from '../support/leased.ts';
 
 const ROUTE = { mode: 'publish', target: 'sip:127.0.0.1:5060;transport=tcp' } as const;
 
@@ -178,7 +179,7 @@ describe('RedisMailboxStore', { timeout: 120_000 }, () => {
     const { store, clock } = fresh();
     const m = 'sip:stale@pbx.test';
     assert.deepEqual(await store.applyUpdates([update(m, 5)]), ['applied']);
-    assert.deepEqual(await store.takeDirty(10, 30_000), [m]);
+    assert.deepEqual(await leasedNames(store, 10, 30_000), [m]);
     assert.equal(await store.recordDelivered(m, 5, summaryFor(5), delivered(clock.now())), 'clean');
     assert.equal(await store.dirtyCount(), 0);
     const before = await store.get(m);
@@ -192,13 +193,13 @@ describe('RedisMailboxStore', { timeout: 120_000 }, () => {
     const { store, clock } = fresh();
     const m = 'sip:busy@pbx.test';
     await store.applyUpdates([update(m, 1)]);
-    assert.deepEqual(await store.takeDirty(10, 60_000), [m]);
+    assert.deepEqual(await leasedNames(store, 10, 60_000), [m]);
     const taken = await store.get(m);
     assert.equal(taken?.desired?.version, 1);
 
     clock.advance(100);
     assert.deepEqual(await store.applyUpdates([update(m, 2)]), ['applied']);
-    assert.deepEqual(await store.takeDirty(10, 60_000), [], 'still leased: no second delivery while one runs');
+    assert.deepEqual(await leasedNames(store, 10, 60_000), [], 'still leased: no second delivery while one runs');
 
     clock.advance(100);
     assert.equal(await store.recordDelivered(m, 1, taken.desired.summary, delivered(clock.now() - 50)), 'still-dirty');
@@ -206,7 +207,7 @@ describe('RedisMailboxStore', { timeout: 120_000 }, () => {
     assert.equal(record?.delivered?.version, 1);
     assert.equal(record.desired?.version, 2);
     assert.equal(await store.dirtyCount(), 1);
-    assert.deepEqual(await store.takeDirty(10, 60_000), [m], 'due now, not at the end of the old lease');
+    assert.deepEqual(await leasedNames(store, 10, 60_000), [m], 'due now, not at the end of the old lease');
 
     assert.equal(await store.recordDelivered(m, 2, summaryFor(2), delivered(clock.now())), 'clean');
     assert.equal(await store.dirtyCount(), 0);
@@ -215,31 +216,31 @@ describe('RedisMailboxStore', { timeout: 120_000 }, () => {
   it('a taker that crashes loses nothing: the mailbox is due again when its lease ends', async () => {
     const { store, clock } = fresh();
     await store.applyUpdates([update('sip:crash@pbx.test', 1)]);
-    assert.deepEqual(await store.takeDirty(10, 30_000), ['sip:crash@pbx.test']);
+    assert.deepEqual(await leasedNames(store, 10, 30_000), ['sip:crash@pbx.test']);
     clock.advance(29_999);
-    assert.deepEqual(await store.takeDirty(10, 30_000), []);
+    assert.deepEqual(await leasedNames(store, 10, 30_000), []);
     clock.advance(1);
-    assert.deepEqual(await store.takeDirty(10, 30_000), ['sip:crash@pbx.test']);
+    assert.deepEqual(await leasedNames(store, 10, 30_000), ['sip:crash@pbx.test']);
   });
 
-  it('takeDirty returns due mailboxes oldest first, at most limit', async () => {
+  it('takeDue returns due mailboxes oldest first, at most limit', async () => {
     const { store, clock } = fresh();
     for (const m of ['sip:a@x.test', 'sip:b@x.test', 'sip:c@x.test']) {
       await store.applyUpdates([update(m, 1)]);
       clock.advance(10);
     }
     await store.applyUpdates([update('sip:a@x.test', 2)]);
-    assert.deepEqual(await store.takeDirty(2, 1000), ['sip:a@x.test', 'sip:b@x.test']);
-    assert.deepEqual(await store.takeDirty(2, 1000), ['sip:c@x.test']);
-    await assert.rejects(store.takeDirty(0, 1000), RangeError);
-    await assert.rejects(store.takeDirty(1, 0), RangeError);
+    assert.deepEqual(await leasedNames(store, 2, 1000), ['sip:a@x.test', 'sip:b@x.test']);
+    assert.deepEqual(await leasedNames(store, 2, 1000), ['sip:c@x.test']);
+    await assert.rejects(leasedNames(store, 0, 1000), RangeError);
+    await assert.rejects(leasedNames(store, 1, 0), RangeError);
   });
 
   it('recordAttempt stores the outcome and reschedules only with retryAt; unknown mailboxes are not created', async () => {
     const { store, clock } = fresh();
     const m = 'sip:fail@pbx.test';
     await store.applyUpdates([update(m, 1)]);
-    await store.takeDirty(1, 30_000);
+    await leasedNames(store, 1, 30_000);
     const startedAt = clock.now();
     const failed: Outcome = { kind: 'retryable', status: 503, reason: '503 Service Unavailable', cause: 'response', requests: 1, startedAt, elapsedMs: 20, retryAfterMs: 5000 };
     assert.equal(await store.recordAttempt(m, failed, { retryAt: startedAt + 5000 }), 'recorded');
@@ -248,9 +249,9 @@ describe('RedisMailboxStore', { timeout: 120_000 }, () => {
     assert.deepEqual(record.lastOutcome, { kind: 'retryable', status: 503, reason: '503 Service Unavailable', at: startedAt + 20 });
     assert.equal(record.delivered, undefined);
     clock.advance(4999);
-    assert.deepEqual(await store.takeDirty(1, 30_000), []);
+    assert.deepEqual(await leasedNames(store, 1, 30_000), []);
     clock.advance(1);
-    assert.deepEqual(await store.takeDirty(1, 30_000), [m]);
+    assert.deepEqual(await leasedNames(store, 1, 30_000), [m]);
 
     assert.equal(await store.recordAttempt('sip:nobody@pbx.test', failed), 'unknown-mailbox');
     assert.equal(await store.get('sip:nobody@pbx.test'), undefined);
@@ -299,6 +300,94 @@ describe('RedisMailboxStore', { timeout: 120_000 }, () => {
     await assert.rejects(store.recordDelivered(m, 10, summaryFor(10), { ...delivered(at), kind: 'permanent' }), RangeError);
   });
 
+  it('recordDelivered calls made in one event-loop turn share one script call, and each gets its own result', async () => {
+    const { store, clock } = fresh();
+    const at = clock.now();
+    await store.applyUpdates([update('sip:r1@pbx.test', 1), update('sip:r2@pbx.test', 2), update('sip:r3@pbx.test', 3)]);
+    await store.recordDelivered('sip:r3@pbx.test', 3, summaryFor(3), delivered(at));
+    await store.applyUpdates([update('sip:r2@pbx.test', 5)]);
+    const calls0 = await scriptCalls(client);
+    const results = await Promise.all([
+      store.recordDelivered('sip:r1@pbx.test', 1, summaryFor(1), delivered(at, { etag: 'e-r1' })),
+      store.recordDelivered('sip:r2@pbx.test', 2, summaryFor(2), delivered(at)),
+      store.recordDelivered('sip:r3@pbx.test', 2, summaryFor(2), delivered(at)),
+      store.recordDelivered('sip:r4@pbx.test', 1, summaryFor(1), delivered(at)),
+    ]);
+    assert.equal((await scriptCalls(client)) - calls0, 1, 'one script call for the four records');
+    assert.deepEqual(results, ['clean', 'still-dirty', 'superseded', 'unknown-version']);
+    assert.equal((await store.get('sip:r1@pbx.test'))?.etag, 'e-r1');
+    assert.equal((await store.get('sip:r2@pbx.test'))?.delivered?.version, 2);
+    assert.equal((await store.get('sip:r3@pbx.test'))?.delivered?.version, 3);
+    assert.equal(await store.get('sip:r4@pbx.test'), undefined);
+    assert.equal(await store.dirtyCount(), 1, 'only r2 (version 5 still to deliver)');
+  });
+
+  it('takeDue brings each mailbox\'s desired state and failed attempts', async () => {
+    const { store, keys, clock } = fresh();
+    await store.applyUpdates([update('sip:d1@pbx.test', 7), update('sip:d2@pbx.test', 8)]);
+    const failed: Outcome = { kind: 'retryable', reason: 'timeout', cause: 'timeout', requests: 1, startedAt: clock.now(), elapsedMs: 1 };
+    await store.recordAttempt('sip:d2@pbx.test', failed, { retryAt: clock.now() });
+    await store.recordAttempt('sip:d2@pbx.test', failed, { retryAt: clock.now() });
+    // A dirty entry whose hash is gone (written by hand here): it comes back without a desired state.
+    await client.zadd(keys.dirty(), clock.now(), 'sip:ghost@pbx.test');
+    clock.advance(1);
+    const due = await store.takeDue(10, 30_000);
+    assert.deepEqual(
+      [...due].sort((a, b) => a.mailbox.localeCompare(b.mailbox)),
+      [
+        { mailbox: 'sip:d1@pbx.test', desired: { summary: summaryFor(7), route: ROUTE, version: 7 } },
+        { mailbox: 'sip:d2@pbx.test', desired: { summary: summaryFor(8), route: ROUTE, version: 8 }, attempts: 2 },
+        { mailbox: 'sip:ghost@pbx.test' },
+      ],
+    );
+    assert.deepEqual(await store.takeDue(10, 30_000), [], 'all three are leased');
+    clock.advance(30_000);
+    assert.equal((await store.takeDue(10, 30_000)).length, 3, 'due again when the lease ends');
+  });
+
+  it('one corrupt key (not a hash) fails only its own recordDelivered, not the others of the same turn', async () => {
+    const { store, keys, clock } = fresh();
+    const at = clock.now();
+    await store.applyUpdates([update('sip:g1@pbx.test', 1), update('sip:g2@pbx.test', 1)]);
+    await client.set(keys.mailbox('sip:wrong@pbx.test'), 'not a hash');
+    const results = await Promise.allSettled([
+      store.recordDelivered('sip:g1@pbx.test', 1, summaryFor(1), delivered(at)),
+      store.recordDelivered('sip:wrong@pbx.test', 1, summaryFor(1), delivered(at)),
+      store.recordDelivered('sip:g2@pbx.test', 1, summaryFor(1), delivered(at)),
+    ]);
+    assert.deepEqual(results.map((r) => (r.status === 'fulfilled' ? r.value : 'rejected')), ['clean', 'rejected', 'clean']);
+    assert.match(String((results[1] as PromiseRejectedResult).reason), /WRONGTYPE/);
+    assert.equal(await store.dirtyCount(), 0);
+  });
+
+  it('takeDue marks a mailbox whose stored desired state is not JSON as unreadable, and still returns the others', async () => {
+    const { store, keys, clock } = fresh();
+    await store.applyUpdates([update('sip:ok@pbx.test', 1), update('sip:bad@pbx.test', 4)]);
+    await client.hset(keys.mailbox('sip:bad@pbx.test'), 'ds', '{"summary":');
+    clock.advance(1);
+    const due = [...(await store.takeDue(10, 30_000))].sort((a, b) => a.mailbox.localeCompare(b.mailbox));
+    assert.equal(due.length, 2);
+    assert.equal(due[0]?.mailbox, 'sip:bad@pbx.test');
+    assert.equal(due[0]?.desired, undefined);
+    assert.equal(due[0]?.unreadable?.version, 4);
+    assert.match(due[0]?.unreadable?.reason ?? '', /not valid JSON/);
+    assert.deepEqual(due[1], { mailbox: 'sip:ok@pbx.test', desired: { summary: summaryFor(1), route: ROUTE, version: 1 } });
+  });
+
+  it('takeDue leases every mailbox of a batch larger than one ZADD call takes (2,500: chunks of 1,000)', async () => {
+    const { store, clock } = fresh();
+    const all = Array.from({ length: 2_500 }, (_, i) => update(`sip:bulk${i}@pbx.test`, 1));
+    for (let i = 0; i < all.length; i += 1_000) await store.applyUpdates(all.slice(i, i + 1_000));
+    clock.advance(1);
+    const due = await store.takeDue(5_000, 30_000);
+    assert.equal(due.length, 2_500);
+    assert.equal(new Set(due.map((d) => d.mailbox)).size, 2_500);
+    assert.ok(due.every((d) => d.desired?.version === 1));
+    assert.equal(await store.dueCount(), 0, 'all 2,500 leased');
+    clock.advance(30_000);
+    assert.equal(await store.dueCount(), 2_500);
+  });
+
   it('keeps versions up to 2^53 - 1 exact through Lua', async () => {
     const { store } = fresh();
     const m = 'sip:big@pbx.test';
@@ -327,7 +416,7 @@ describe('RedisMailboxStore', { timeout: 120_000 }, () => {
     const m = 'sip:parked@pbx.test';
     const notFound: Outcome = { kind: 'permanent', status: 404, reason: '404 Not Found', cause: 'response', requests: 1, startedAt: clock.now(), elapsedMs: 7 };
     await store.applyUpdates([update(m, 3)]);
-    assert.deepEqual(await store.takeDirty(10, 60_000), [m]);
+    assert.deepEqual(await leasedNames(store, 10, 60_000), [m]);
     assert.equal(await store.park(m, 3, notFound), 'parked');
     assert.equal(await store.dirtyCount(), 0);
     const record = await store.get(m);
@@ -338,7 +427,7 @@ describe('RedisMailboxStore', { timeout: 120_000 }, () => {
     assert.deepEqual(await store.applyUpdates([update(m, 3)]), ['stale']);
     assert.equal(await store.dirtyCount(), 0, 'a repeat of the parked version does not wake it');
     assert.deepEqual(await store.applyUpdates([update(m, 4)]), ['applied']);
-    assert.deepEqual(await store.takeDirty(10, 60_000), [m], 'a newer update makes it due again');
+    assert.deepEqual(await leasedNames(store, 10, 60_000), [m], 'a newer update makes it due again');
     await assert.rejects(store.park(m, 4, delivered(clock.now())), RangeError);
   });
 
@@ -346,11 +435,11 @@ describe('RedisMailboxStore', { timeout: 120_000 }, () => {
     const { store, clock } = fresh();
     const m = 'sip:parkrace@pbx.test';
     await store.applyUpdates([update(m, 1)]);
-    assert.deepEqual(await store.takeDirty(10, 60_000), [m]);
+    assert.deepEqual(await leasedNames(store, 10, 60_000), [m]);
     await store.applyUpdates([update(m, 2)]);
     const failed: Outcome = { kind: 'permanent', status: 500, reason: '500', cause: 'response', requests: 1, startedAt: clock.now(), elapsedMs: 1 };
     assert.equal(await store.park(m, 1, failed), 'still-dirty');
-    assert.deepEqual(await store.takeDirty(10, 60_000), [m], 'due now, not at the end of the lease');
+    assert.deepEqual(await leasedNames(store, 10, 60_000), [m], 'due now, not at the end of the lease');
   });
 
   it('park drops a dirty entry whose mailbox hash is gone, without creating the hash', async () => {
@@ -366,7 +455,7 @@ describe('RedisMailboxStore', { timeout: 120_000 }, () => {
     const { store, clock } = fresh();
     await store.applyUpdates([update('sip:d1@pbx.test', 1), update('sip:d2@pbx.test', 1), update('sip:d3@pbx.test', 1)]);
     assert.equal(await store.dueCount(), 3);
-    await store.takeDirty(1, 10_000);
+    await leasedNames(store, 1, 10_000);
     const failed: Outcome = { kind: 'retryable', reason: 'timeout', cause: 'timeout', requests: 1, startedAt: clock.now(), elapsedMs: 1 };
     await store.recordAttempt('sip:d2@pbx.test', failed, { retryAt: clock.now() + 5_000 });
     assert.equal(await store.dueCount(), 1);

@@ -18,6 +18,7 @@ import { RedisPublicationStore } from '../../src/store/redis-publication-store.t
 import { createStoreClient } from '../../src/store/store-client.ts';
 import { freePort } from '../harness/ports.ts';
 import { startRedis, type RedisHandle } from '../harness/redis.ts';
+import { leasedNames } from '../support/leased.ts';
 
 const COMMAND_TIMEOUT_MS = 500;
 const FAIL_FAST_MS = 1000;
@@ -101,7 +102,7 @@ describe('stores during a Redis outage', { timeout: 60_000 }, () => {
     const timings = [
       await rejectsUnavailableWithin(() => mailboxes.applyUpdates([update('sip:c@pbx.test', 1)]), FAIL_FAST_MS, 'applyUpdates'),
       await rejectsUnavailableWithin(() => mailboxes.get('sip:a@pbx.test'), FAIL_FAST_MS, 'get'),
-      await rejectsUnavailableWithin(() => mailboxes.takeDirty(10, 30_000), FAIL_FAST_MS, 'takeDirty'),
+      await rejectsUnavailableWithin(() => leasedNames(mailboxes, 10, 30_000), FAIL_FAST_MS, 'takeDue'),
       await rejectsUnavailableWithin(() => mailboxes.dirtyCount(), FAIL_FAST_MS, 'dirtyCount'),
       await rejectsUnavailableWithin(() => mailboxes.recordDelivered('sip:b@pbx.test', 4, { counts: {} }, delivered), FAIL_FAST_MS, 'recordDelivered'),
       await rejectsUnavailableWithin(() => publications.get('udp:127.0.0.1:5060|sip:b@pbx.test'), FAIL_FAST_MS, 'publication get'),
@@ -116,7 +117,7 @@ describe('stores during a Redis outage', { timeout: 60_000 }, () => {
     assert.equal(await mailboxes.get('sip:c@pbx.test'), undefined);
     assert.equal((await publications.get('udp:127.0.0.1:5060|sip:b@pbx.test'))?.etag, 'keep-me');
     // The restarted server has an empty script cache: ioredis falls back from EVALSHA to EVAL.
-    assert.deepEqual(await mailboxes.takeDirty(10, 30_000), ['sip:b@pbx.test']);
+    assert.deepEqual(await leasedNames(mailboxes, 10, 30_000), ['sip:b@pbx.test']);
     assert.deepEqual(await mailboxes.applyUpdates([update('sip:b@pbx.test', 5)]), ['applied']);
   });
 

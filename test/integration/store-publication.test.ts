@@ -50,6 +50,32 @@ describe('RedisPublicationStore', { timeout: 30_000 }, () => {
     await store.delete(KEY);
   });
 
+  it('the calls of one event-loop turn go out as one command of each kind, each with its own result', async () => {
+    const { store } = fresh();
+    const key = (i: number): string => `tcp:127.0.0.1:5060|sip:${i}@pbx.test`;
+    const expiresAt = Date.now() + 3_600_000;
+    await Promise.all([1, 2, 3].map((i) => store.set(key(i), { etag: `t${i}`, expiresAt: expiresAt + i })));
+    const stats = async (): Promise<Record<string, number>> => {
+      const info = await client.info('commandstats');
+      return Object.fromEntries([...info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)].map((m) => [m[1] ?? '', Number(m[2])]));
+    };
+    const before = await stats();
+    const [got, , ,] = await Promise.all([
+      Promise.all([1, 2, 3, 4].map((i) => store.get(key(i)))),
+      store.set(key(5), { etag: 't5', expiresAt }),
+      store.set(key(6), { etag: 't6', expiresAt }),
+      Promise.all([store.delete(key(2)), store.delete(key(3))]),
+    ]);
+    const after = await stats();
+    const delta = (name: string): number => (after[name] ?? 0) - (before[name] ?? 0);
+    assert.deepEqual(got, [{ etag: 't1', expiresAt: expiresAt + 1 }, { etag: 't2', expiresAt: expiresAt + 2 }, { etag: 't3', expiresAt: expiresAt + 3 }, undefined]);
+    assert.equal(delta('mget'), 1, 'four gets, one MGET');
+    assert.equal(delta('get'), 0);
+    assert.equal(delta('evalsha') + delta('eval'), 1, 'two sets, one script call');
+    assert.equal(delta('del'), 1, 'two deletes, one DEL');
+    assert.deepEqual(await Promise.all([2, 3, 5, 6].map(async (i) => (await store.get(key(i)))?.etag)), [undefined, undefined, 't5', 't6']);
+  });
+
   it('gives each entry a Redis TTL ending ttlGraceMs after expiresAt', async () => {
     const { store, keys } = fresh(60_000);
     const expiresAt = Date.now() + 10_000;

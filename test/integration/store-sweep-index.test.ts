@@ -16,6 +16,7 @@ import { prng } from '../support/prng.ts';
 import { RedisMailboxStore } from '../../src/store/redis-mailbox-store.ts';
 import { createStoreClient } from '../../src/store/store-client.ts';
 import { startRedis, type RedisHandle } from '../harness/redis.ts';
+import { leasedNames } from '../support/leased.ts';
 
 const ROUTE = { mode: 'publish', target: 'sip:127.0.0.1:5060' } as const;
 
@@ -67,7 +68,7 @@ describe('store: mailbox index and sweep reads', { timeout: 30_000 }, () => {
     const { store, clock } = fresh();
     const [a, b, c] = ['sip:a@pbx.test', 'sip:b@pbx.test', 'sip:c@pbx.test'];
     await store.applyUpdates([update(a, 5), update(b, 7), update(c, 9, { mode: 'notify', contact: 'sip:c@192.0.2.1' })]);
-    await store.takeDirty(10, 60_000);
+    await leasedNames(store, 10, 60_000);
     await store.recordDelivered(a, 5, update(a, 5).summary, delivered(clock.now(), clock.now() + 3_600_000));
     await store.park(b, 7, { kind: 'permanent', status: 404, reason: '404', cause: 'response', requests: 1, startedAt: clock.now(), elapsedMs: 1 });
 
@@ -137,7 +138,7 @@ describe('store: mailbox index and sweep reads', { timeout: 30_000 }, () => {
     const { store, clock, keys } = fresh();
     const [a, b] = ['sip:a@pbx.test', 'sip:b@pbx.test'];
     await store.applyUpdates([update(a, 1), update(b, 1)]);
-    await store.takeDirty(10, 60_000);
+    await leasedNames(store, 10, 60_000);
     await store.recordDelivered(a, 1, update(a, 1).summary, delivered(clock.now()));
     clock.advance(1_000);
     assert.deepEqual(await store.markDirty([a, b, 'sip:nobody@pbx.test']), ['marked', 'already-dirty', 'no-desired-state']);

@@ -20,6 +20,7 @@ import { createStoreClient } from '../../src/store/store-client.ts';
 import { startSweep } from '../../src/sweep/sweep-runtime.ts';
 import { makeWorkDir } from '../harness/process.ts';
 import { startRedis, type RedisHandle } from '../harness/redis.ts';
+import { leasedNames } from '../support/leased.ts';
 
 const log = pino({ level: 'silent' });
 const DEFAULT_TARGET = 'sip:127.0.0.1:5999';
@@ -81,7 +82,7 @@ describe('sweep: the Asterisk spool as source', { timeout: 30_000 }, () => {
       { mailbox: 'sip:1001@default.pbx.test', route: phone, summary: counts(0, 4), version: 1 },
     ]);
     // Both delivered: clean, so only the spool's counts can make them need anything.
-    await delivery.store.takeDirty(10, 60_000);
+    await leasedNames(delivery.store, 10, 60_000);
     for (const [m, summary] of [['sip:1000@default.pbx.test', counts(0, 0)], ['sip:1001@default.pbx.test', counts(0, 4)]] as const) {
       const now = Date.now();
       await delivery.store.recordDelivered(m, 1, summary, { kind: 'delivered', reason: '200 OK', cause: 'response', requests: 1, startedAt: now, elapsedMs: 1 });

@@ -8,7 +8,7 @@ import type { Clock } from '../../src/clock.ts';
 import type { Outcome } from '../../src/delivery/outcome.ts';
 import type { DeliveryRoute } from '../../src/delivery/sender.ts';
 import type { MessageSummary } from '../../src/mwi/message-summary.ts';
-import type { AttemptResult, DeliveredResult, MailboxRecord, ParkResult } from '../../src/store/mailbox-state.ts';
+import type { AttemptResult, DeliveredResult, DueMailbox, ParkResult } from '../../src/store/mailbox-state.ts';
 
 interface Entry {
   version: number;
@@ -35,9 +35,8 @@ export class FakeMailboxStore implements DrainStore {
   readonly dirty = new Map<string, number>();
   readonly entries = new Map<string, Entry>();
   readonly calls: StoreCall[] = [];
-  /** Throw this from the next takeDirty / get calls (set to undefined to heal). */
+  /** Throw this from the next takeDue / takeDirty calls (set to undefined to heal). */
   takeError: Error | undefined;
-  getError: Error | undefined;
   readonly #clock: Clock;
 
   constructor(clock: Clock) {
@@ -61,14 +60,15 @@ export class FakeMailboxStore implements DrainStore {
     return Promise.resolve(due);
   }
 
-  get(mailbox: string): Promise<MailboxRecord | undefined> {
-    if (this.getError) return Promise.reject(this.getError);
-    const e = this.entries.get(mailbox);
-    if (e === undefined) return Promise.resolve(undefined);
-    return Promise.resolve({
-      mailbox,
-      desired: { summary: e.summary, route: e.route, version: e.version, acceptedAt: 0 },
-      ...(e.attempts > 0 ? { attempts: e.attempts } : {}),
+  /** Mailboxes whose stored desired state reads as corrupt (takeDue marks them unreadable). */
+  readonly unreadable = new Set<string>();
+
+  async takeDue(limit: number, leaseMs: number): Promise<DueMailbox[]> {
+    return (await this.takeDirty(limit, leaseMs)).map((mailbox) => {
+      const e = this.entries.get(mailbox);
+      if (e === undefined) return { mailbox };
+      if (this.unreadable.has(mailbox)) return { mailbox, unreadable: { version: e.version, reason: 'stored desired state is not valid JSON' } };
+      return { mailbox, desired: { summary: e.summary, route: e.route, version: e.version }, ...(e.attempts > 0 ? { attempts: e.attempts } : {}) };
     });
   }
 

@@ -239,9 +239,10 @@ describe('drain job', () => {
     assert.equal(permits.free, 4, 'every permit came back');
     assert.equal(store.calls.filter((c) => c.op === 'delivered').length, 4, 'what was in flight was recorded');
 
-    store.takeError = undefined;
-    store.getError = new MwiError(ErrorCodes.REDIS_UNAVAILABLE, 'down', { retryable: true });
+    // Down at the first take: nothing is sent, every permit comes back.
+    const sent = sender.sent.length;
     await assert.rejects(drain(deps), (err: unknown) => isMwiError(err, ErrorCodes.REDIS_UNAVAILABLE));
+    assert.equal(sender.sent.length, sent);
     assert.equal(permits.free, 4);
   });
 
@@ -253,6 +254,20 @@ describe('drain job', () => {
     assert.equal(report.retried, 1);
     assert.equal(store.dirty.get(mailbox(0)), clock.now() + 1_000);
     assert.match(store.entries.get(mailbox(0))?.lastOutcome?.reason ?? '', /internal error: sender bug/);
+  });
+
+  it('parks a mailbox whose stored desired state is unreadable, sends nothing for it, and delivers the rest of the batch', async () => {
+    const { store, sender, deps } = setup();
+    for (let i = 0; i < 5; i++) store.apply(mailbox(i), 1);
+    store.apply(mailbox(2), 3);
+    store.unreadable.add(mailbox(2));
+    const report = await drain(deps);
+    assert.equal(report.delivered, 4);
+    assert.equal(report.parked, 1);
+    assert.ok(!sender.sent.some((d) => d.mailbox === mailbox(2)), 'nothing sent for the unreadable one');
+    assert.deepEqual(store.calls.filter((c) => c.op === 'park'), [{ op: 'park', mailbox: mailbox(2), version: 3, result: 'parked' }]);
+    assert.match(store.entries.get(mailbox(2))?.lastOutcome?.reason ?? '', /not valid JSON/);
+    assert.equal(store.dirty.size, 0);
   });
 
   it('drops a dirty entry that has no desired state without sending anything', async () => {

@@ -1,24 +1,26 @@
-/** Lua: record a successful delivery and clear the dirty mark if nothing newer arrived (see the header). */
+/** Lua: record successful deliveries and clear their dirty marks if nothing newer arrived (see the header). */
 export const RECORD_DELIVERED_LUA = `--[[
-  Records that a version of a mailbox's state was delivered. The dirty mark is removed only
-  when that version is still the desired one; if a newer state was accepted meanwhile, the
-  mailbox stays dirty and is due now. A recorded delivery resets the failed-attempt count (na).
+  Records, for each of a batch of mailboxes, that a version of its state was delivered. The dirty
+  mark is removed only when that version is still the desired one; if a newer state was accepted
+  meanwhile, the mailbox stays dirty and is due now. A recorded delivery resets the
+  failed-attempt count (na). Each mailbox is recorded on its own: one result per mailbox.
 
-  Input:
-    KEYS[1]   mailbox hash
-    KEYS[2]   dirty set (zset: mailbox -> due at, ms)
+  Input (n mailboxes):
+    KEYS[1]     dirty set (zset: mailbox -> due at, ms)
+    KEYS[1+i]   mailbox hash of the i-th mailbox, i = 1..n
 
-    ARGV[1]   mailbox (dirty set member)
-    ARGV[2]   delivered version (decimal integer)
-    ARGV[3]   delivered summary (JSON)
-    ARGV[4]   delivered at (ms since epoch)
-    ARGV[5]   attempt started at (ms since epoch)
-    ARGV[6]   last outcome (JSON)
-    ARGV[7]   etag, or "" for none
-    ARGV[8]   etag expires at (ms since epoch), or ""
-    ARGV[9]   now (ms since epoch): due time if still dirty
+    ARGV, 9 per mailbox, the i-th group starting at ARGV[9*(i-1)+1]:
+      +0  mailbox (dirty set member)
+      +1  delivered version (decimal integer)
+      +2  delivered summary (JSON)
+      +3  delivered at (ms since epoch)
+      +4  attempt started at (ms since epoch)
+      +5  last outcome (JSON)
+      +6  etag, or "" for none
+      +7  etag expires at (ms since epoch), or ""
+      +8  now (ms since epoch): due time if still dirty
 
-  Output:
+  Output: one per mailbox, in order:
     "unknown-version"  no desired version >= the delivered one exists: nothing written
     "superseded"       a newer version was already recorded as delivered, or the same version by a
                        delivery that completed later (two deliveries of one mailbox overlapped
@@ -27,34 +29,45 @@ export const RECORD_DELIVERED_LUA = `--[[
     "clean"            delivered == desired: dirty mark removed
     "still-dirty"      delivered < desired: mailbox due now
 ]]
-local desired = tonumber(redis.call('HGET', KEYS[1], 'dv') or '')
-local version = tonumber(ARGV[2])
-if desired == nil or version > desired then
-  return 'unknown-version'
-end
-local previous = tonumber(redis.call('HGET', KEYS[1], 'xv') or '')
-if previous ~= nil and version < previous then
-  return 'superseded'
-end
-if previous ~= nil and version == previous then
-  local previousAt = tonumber(redis.call('HGET', KEYS[1], 'xat') or '')
-  if previousAt ~= nil and tonumber(ARGV[4]) < previousAt then
+local dirty = KEYS[1]
+
+local function record(hash, a)
+  local f = redis.call('HMGET', hash, 'dv', 'xv', 'xat')
+  local desired = tonumber(f[1] or '')
+  local version = tonumber(ARGV[a + 1])
+  if desired == nil or version > desired then
+    return 'unknown-version'
+  end
+  local previous = tonumber(f[2] or '')
+  if previous ~= nil and version < previous then
     return 'superseded'
   end
+  if previous ~= nil and version == previous then
+    local previousAt = tonumber(f[3] or '')
+    if previousAt ~= nil and tonumber(ARGV[a + 3]) < previousAt then
+      return 'superseded'
+    end
+  end
+
+  if ARGV[a + 6] ~= '' then
+    redis.call('HSET', hash, 'xv', ARGV[a + 1], 'xs', ARGV[a + 2], 'xat', ARGV[a + 3], 'la', ARGV[a + 4], 'lo', ARGV[a + 5], 'etag', ARGV[a + 6], 'exp', ARGV[a + 7])
+    redis.call('HDEL', hash, 'na')
+  else
+    redis.call('HSET', hash, 'xv', ARGV[a + 1], 'xs', ARGV[a + 2], 'xat', ARGV[a + 3], 'la', ARGV[a + 4], 'lo', ARGV[a + 5])
+    redis.call('HDEL', hash, 'na', 'etag', 'exp')
+  end
+
+  if version == desired then
+    redis.call('ZREM', dirty, ARGV[a])
+    return 'clean'
+  end
+  redis.call('ZADD', dirty, ARGV[a + 8], ARGV[a])
+  return 'still-dirty'
 end
 
-redis.call('HSET', KEYS[1], 'xv', ARGV[2], 'xs', ARGV[3], 'xat', ARGV[4], 'la', ARGV[5], 'lo', ARGV[6])
-redis.call('HDEL', KEYS[1], 'na')
-if ARGV[7] ~= '' then
-  redis.call('HSET', KEYS[1], 'etag', ARGV[7], 'exp', ARGV[8])
-else
-  redis.call('HDEL', KEYS[1], 'etag', 'exp')
+local results = {}
+for i = 2, #KEYS do
+  results[i - 1] = record(KEYS[i], 9 * (i - 2) + 1)
 end
-
-if version == desired then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  return 'clean'
-end
-redis.call('ZADD', KEYS[2], ARGV[9], ARGV[1])
-return 'still-dirty'
+return results
 `;
