@@ -140,6 +140,11 @@ const redisSchema = section({
     .refine((s) => /\{[^{}]+\}/.test(s), { error: 'must contain a non-empty {hash tag} so every key lands in one Redis Cluster slot' })
     .default('{mwi}')
     .describe('Prefix of every Redis key and BullMQ queue, with a {hash tag}.'),
+  startupTimeoutMs: intBetween(1_000, 600_000)
+    .default(20_000)
+    .describe(
+      'How long a worker or the API keeps retrying its start-up steps (connecting, setting up the queue) while Redis is unreachable or slow, with jittered backoff, before it exits 69. Covers Redis starting later than the process, a failover, or a loaded machine.',
+    ),
 });
 
 const apiSchema = section({

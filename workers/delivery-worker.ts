@@ -7,7 +7,8 @@
  * recovered by other workers), close in reverse order. A second signal exits at once.
  *
  * Exit codes: 0 shut down cleanly; 2 configuration invalid or redis.url unset; 69 Redis not
- * reachable at start; 70 internal error (including a shutdown that overran its deadline).
+ * reachable at start (its start-up steps are retried for redis.startupTimeoutMs first); 70 internal
+ * error (including a shutdown that overran its deadline).
  */
 import { readFileSync } from 'node:fs';
 
@@ -25,6 +26,7 @@ import { createLogger, maskUrlCredentials } from '../src/log.ts';
 import { startDelivery } from '../src/queue/delivery-runtime.ts';
 import { storeKeys } from '../src/store/keys.ts';
 import { RedisPublicationStore } from '../src/store/redis-publication-store.ts';
+import { retryWhileRedisStarts } from '../src/store/startup-retry.ts';
 import { createStoreClient } from '../src/store/store-client.ts';
 import { startSweep, type SweepRuntime } from '../src/sweep/sweep-runtime.ts';
 
@@ -65,10 +67,11 @@ async function main(): Promise<number> {
   }
   const log = createLogger({ level: config.log.level }).child({ process: NAME });
   const clock = systemClock;
+  const startup = { log, timeoutMs: config.redis.startupTimeoutMs };
 
   let publicationsRedis;
   try {
-    publicationsRedis = await createStoreClient({ url: redisUrl });
+    publicationsRedis = await retryWhileRedisStarts('connect', () => createStoreClient({ url: redisUrl }), startup);
   } catch (err) {
     log.fatal({ err, redis: maskUrlCredentials(redisUrl) }, 'cannot reach Redis');
     return EXIT.UNAVAILABLE;
@@ -87,7 +90,7 @@ async function main(): Promise<number> {
   };
   let runtime;
   try {
-    runtime = await startDelivery({ config, log, clock, redisUrl, sender: protections.sender, paused: protections.paused });
+    runtime = await retryWhileRedisStarts('start the queue', () => startDelivery({ config, log, clock, redisUrl, sender: protections.sender, paused: protections.paused }), startup);
   } catch (err) {
     await protections.close();
     await built.sender.close();
@@ -97,7 +100,8 @@ async function main(): Promise<number> {
   let sweep: SweepRuntime | undefined;
   if (config.sweep.enabled) {
     try {
-      sweep = await startSweep({ config, log, clock, redisUrl, store: runtime.store, scheduler: runtime.scheduler, prober: protections.sender, holdRuns: protections.holdSweeps });
+      const rt = runtime;
+      sweep = await retryWhileRedisStarts('start the sweep', () => startSweep({ config, log, clock, redisUrl, store: rt.store, scheduler: rt.scheduler, prober: protections.sender, holdRuns: protections.holdSweeps }), startup);
     } catch (err) {
       await runtime.close(config.delivery.shutdownDeadlineMs);
       await protections.close();

@@ -32,6 +32,7 @@ import { startDelivery } from '../queue/delivery-runtime.ts';
 import { storeKeys } from '../store/keys.ts';
 import type { RedisMailboxStore } from '../store/redis-mailbox-store.ts';
 import { RedisPublicationStore } from '../store/redis-publication-store.ts';
+import { retryWhileRedisStarts } from '../store/startup-retry.ts';
 import { createStoreClient } from '../store/store-client.ts';
 import { startSweep, type SweepRuntime } from '../sweep/sweep-runtime.ts';
 import { startEmbeddedRedis } from './embedded-redis.ts';
@@ -88,8 +89,11 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
       failed = redis.died;
     }
 
+    // Redis may come up after us, fail over or answer slowly: start-up steps retry (startup-retry.ts).
+    const startup = { log, timeoutMs: config.redis.startupTimeoutMs };
+    const url = redisUrl;
     // Pauses, drain and audit: one control plane per process, shared by its API and its workers.
-    const opsRedis = await createStoreClient({ url: redisUrl, onError: (err) => log.debug({ err }, 'operator store: Redis connection error') });
+    const opsRedis = await retryWhileRedisStarts('connect', () => createStoreClient({ url, onError: (err) => log.debug({ err }, 'operator store: Redis connection error') }), startup);
     stack.push({ name: 'operator store', close: () => opsRedis.quit().then(() => undefined, () => opsRedis.disconnect()) });
     const control = new RedisControlPlane({ redis: opsRedis, keys: storeKeys(config.redis.keyPrefix), clock, log: log.child({ component: 'control' }) });
     stack.push({ name: 'control plane', close: () => control.close() });
@@ -106,7 +110,7 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
     let paused: (() => boolean) | undefined;
     let holdSweeps: (() => string | undefined) | undefined;
     if (opts.workers) {
-      const publicationsRedis = await createStoreClient({ url: redisUrl, onError: (err) => log.debug({ err }, 'publication store: Redis connection error') });
+      const publicationsRedis = await retryWhileRedisStarts('connect the publication store', () => createStoreClient({ url: redisUrl, onError: (err) => log.debug({ err }, 'publication store: Redis connection error') }), startup);
       stack.push({ name: 'publication store', close: () => publicationsRedis.quit().then(() => undefined, () => publicationsRedis.disconnect()) });
       const publications = new RedisPublicationStore({ redis: publicationsRedis, keys: storeKeys(config.redis.keyPrefix) });
       const built = await createSipSender({ config, clock, log, readFile: (p) => readFileSync(p), store: publications });
@@ -124,7 +128,7 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
       holdSweeps = protections.holdSweeps;
     }
 
-    const delivery = await startDelivery({ config, log, clock, redisUrl, sender, workers: opts.workers, ...(paused ? { paused } : {}) });
+    const delivery = await retryWhileRedisStarts('start the queue', () => startDelivery({ config, log, clock, redisUrl, sender, workers: opts.workers, ...(paused ? { paused } : {}) }), startup);
     stack.push({ name: 'delivery', close: (ms) => delivery.close(ms) });
     const ingest = new IngestService({
       store: delivery.store,
@@ -136,7 +140,7 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
     });
     let sweep: SweepRuntime | undefined;
     if (config.sweep.enabled && opts.workers) {
-      const started = await startSweep({
+      const started = await retryWhileRedisStarts('start the sweep', () => startSweep({
         config,
         log,
         clock,
@@ -146,7 +150,7 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
         prober: sender,
         ...(holdSweeps ? { holdRuns: holdSweeps } : {}),
         onRunEnd: (end) => recordSweepRunEnd(metrics.sweep, end),
-      });
+      }), startup);
       stack.push({ name: 'sweep', close: (ms) => started.close(ms) });
       sweep = started;
     } else if (config.sweep.enabled) {
