@@ -4,9 +4,9 @@
  * that consults them for every request. All state lives in Redis, so every worker of the fleet
  * acts on one worker's evidence.
  *
- * The DNS breaker is its own FleetBreakers instance: its half-open probe comes once per
- * dns.failureRecheckSec (RFC 8767's recheck timer) and it judges a window of two recheck
- * intervals with at least two failures (one real query asks A and AAAA).
+ * The DNS breaker is its own FleetBreakers instance (dnsBreakerSettings): its half-open probe
+ * comes at most once per dns.failureRecheckSec (RFC 8767's recheck timer) and it judges a window
+ * of two recheck intervals with at least two failures (one real query asks A and AAAA).
  */
 import { hostname } from 'node:os';
 
@@ -45,6 +45,17 @@ export function workerId(): string {
   return `${hostname()}:${process.pid}`;
 }
 
+/**
+ * The DNS breaker's settings. Probe delays are jittered to [0.5, 1] x the backoff
+ * (breaker-state.ts probeDelayMs); a backoff of twice the recheck interval keeps every probe at
+ * least dns.failureRecheckSec after the last (at most 2x), so DNS is never asked more often than
+ * RFC 8767's recheck timer allows. (A backoff of one recheck interval probed every 0.5-1x of it.)
+ */
+export function dnsBreakerSettings(config: Pick<Config, 'breaker' | 'dns'>): Config['breaker'] {
+  const recheckMs = config.dns.failureRecheckSec * 1_000;
+  return { ...config.breaker, windowMs: Math.max(config.breaker.windowMs, 2 * recheckMs), minFailures: 2, probeBaseMs: 2 * recheckMs, probeMaxMs: 2 * recheckMs };
+}
+
 export async function startProtections(deps: {
   config: Config;
   clock: Clock;
@@ -69,12 +80,11 @@ export async function startProtections(deps: {
   const probeTimeoutMs = config.sip.transactionTimeoutMs + 1_000;
 
   const breakers = new RedisFleetBreakers({ redis: deps.redis, keys, clock, settings: config.breaker, worker, log, random, probeTimeoutMs });
-  const recheckMs = config.dns.failureRecheckSec * 1_000;
   const dnsBreakers = new RedisFleetBreakers({
     redis: deps.redis,
     keys,
     clock,
-    settings: { ...config.breaker, windowMs: Math.max(config.breaker.windowMs, 2 * recheckMs), minFailures: 2, probeBaseMs: recheckMs, probeMaxMs: recheckMs },
+    settings: dnsBreakerSettings(config),
     worker,
     log,
     random,
@@ -126,7 +136,7 @@ export async function startProtections(deps: {
       t2Ms: config.sip.t2Ms,
       transactionTimeoutMs: config.sip.transactionTimeoutMs,
       probeMaxMs: config.breaker.probeMaxMs,
-      dnsRecheckMs: recheckMs,
+      dnsRecheckMs: config.dns.failureRecheckSec * 1_000,
     },
   });
 
