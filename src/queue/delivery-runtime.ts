@@ -24,7 +24,7 @@ import { floodGuard } from '../log-flood.ts';
 import { storeKeys } from '../store/keys.ts';
 import { RedisMailboxStore } from '../store/redis-mailbox-store.ts';
 import { withRedis } from '../store/redis-unavailable.ts';
-import { jitteredRetryStrategy } from '../store/reconnect.ts';
+import { jitteredRetryStrategy, quitOrDisconnect } from '../store/reconnect.ts';
 import { createRedisConnection, type RedisClient } from '../store/redis-connection.ts';
 import { createStoreClient } from '../store/store-client.ts';
 import { BullDeliveryScheduler } from './bull-scheduler.ts';
@@ -82,11 +82,6 @@ function settledWithin(promises: Iterable<Promise<unknown>>, ms: number, clock: 
   });
 }
 
-/** QUIT, or a hard disconnect if that does not finish promptly (a worker connection waits out an outage). */
-async function quit(client: RedisClient, timeoutMs: number, clock: Clock): Promise<void> {
-  const done = await settledWithin([client.quit()], timeoutMs, clock);
-  if (!done) client.disconnect();
-}
 
 export async function startDelivery(deps: {
   config: Config;
@@ -107,6 +102,7 @@ export async function startDelivery(deps: {
   let flushDrainLog: (() => void) | undefined;
   let queue: Queue<DeliverJobData> | undefined;
   let worker: Worker<DeliverJobData> | undefined;
+  let workerConnection: RedisClient | undefined;
 
   try {
     const storeRedis = await createStoreClient({ url: deps.redisUrl, onError: throttledWarn(log, clock, 'store', 'Redis connection error') });
@@ -159,6 +155,7 @@ export async function startDelivery(deps: {
         return report;
       };
       const workerRedis = createRedisConnection(deps.redisUrl, { maxRetriesPerRequest: null, connectTimeout: 2_000, retryStrategy: jitteredRetryStrategy });
+      workerConnection = workerRedis;
       workerRedis.on('error', throttledWarn(log, clock, 'worker connection', 'Redis connection error'));
       clients.push(workerRedis);
       const w = new Worker<DeliverJobData>(
@@ -203,15 +200,19 @@ export async function startDelivery(deps: {
           if (!finished) {
             log.warn({ deadlineMs, jobs: active.size }, 'deliveries still in flight at the shutdown deadline; their leases and jobs are recovered by other workers');
           }
-          // force: do not wait for the jobs still running; their locks lapse and another worker's stalled check takes them.
-          if (!(await settledWithin([worker.close(!finished).catch((err: unknown) => log.warn({ err }, 'closing the worker failed'))], left(), clock))) {
+          // force: do not wait for the jobs still running; their locks lapse and another worker's
+          // stalled check takes them. Also forced while the worker's connection is down: a graceful
+          // close first waits for BullMQ to record its jobs, which never happens during an outage,
+          // and leaves BullMQ's lock-renewal timer running (it kept the process alive after shutdown).
+          const force = !finished || workerConnection?.status !== 'ready';
+          if (!(await settledWithin([worker.close(force).catch((err: unknown) => log.warn({ err }, 'closing the worker failed'))], left(), clock))) {
             log.warn('the worker did not close in time; disconnecting');
           }
         }
         await settledWithin([scheduler.close()], left(), clock);
         await settledWithin([q.close().catch((err: unknown) => log.warn({ err }, 'closing the queue failed'))], left(), clock);
         flushDrainLog?.();
-        await Promise.all(clients.reverse().map((c) => quit(c, Math.min(QUIT_TIMEOUT_MS, left()), clock)));
+        await Promise.all(clients.reverse().map((c) => quitOrDisconnect(c, { timeoutMs: Math.min(QUIT_TIMEOUT_MS, left()), clock })));
       })();
       return closing;
     };

@@ -19,7 +19,7 @@ import type { MailboxSource } from '../sources/mailbox-source.ts';
 import type { IndexedStore } from '../sources/store-source.ts';
 import { storeKeys } from '../store/keys.ts';
 import { withRedis } from '../store/redis-unavailable.ts';
-import { jitteredRetryStrategy } from '../store/reconnect.ts';
+import { jitteredRetryStrategy, quitOrDisconnect } from '../store/reconnect.ts';
 import { createRedisConnection, type RedisClient } from '../store/redis-connection.ts';
 import { createStoreClient } from '../store/store-client.ts';
 import { createSweepSource } from './create-source.ts';
@@ -105,15 +105,6 @@ export function sweepConfigWarnings(config: Config): string[] {
   return out;
 }
 
-async function quit(client: RedisClient, clock: Clock): Promise<void> {
-  let timer: ReturnType<Clock['setTimeout']> | undefined;
-  const timedOut = new Promise<boolean>((resolve) => {
-    timer = clock.setTimeout(() => resolve(false), QUIT_TIMEOUT_MS);
-  });
-  const done = await Promise.race([client.quit().then(() => true, () => true), timedOut]);
-  if (timer !== undefined) clock.clearTimeout(timer);
-  if (!done) client.disconnect();
-}
 
 export async function startSweep(deps: SweepRuntimeDeps): Promise<SweepRuntime> {
   const { config, clock } = deps;
@@ -231,7 +222,7 @@ export async function startSweep(deps: SweepRuntimeDeps): Promise<SweepRuntime> 
           await worker?.close(true).catch((err: unknown) => log.warn({ err }, 'closing the sweep worker failed'));
           await queue?.close().catch((err: unknown) => log.warn({ err }, 'closing the sweep queue failed'));
           await source?.close().catch((err: unknown) => log.warn({ err }, 'closing the mailbox source failed'));
-          await Promise.all(clients.reverse().map((c) => quit(c, clock)));
+          await Promise.all(clients.reverse().map((c) => quitOrDisconnect(c, { timeoutMs: QUIT_TIMEOUT_MS, clock })));
         })();
         return closing;
       },
