@@ -2,10 +2,15 @@
  * End to end: delivered PUBLISH/s through the queue (mailboxes dirty in Redis -> drain jobs ->
  * sender -> SIPp UAS), beside the naive reference (one BullMQ job per event calling a sip.js
  * Publisher) and raw SIPp UAC against the same UAS, in one run.
+ * Ours: the backlog is written while delivery is paused (startDelivery's `paused` seam, which the
+ * operator's global pause drives), so the time measures delivery alone, from the resume until the
+ * dirty set is empty; ingest is benchmarked on its own (ingest.bench.ts). A first, uncounted
+ * round warms the JIT. Measured with the default delivery.concurrency and with a larger one.
  * Latency: every sender.send() of the drain jobs, beside SIPp's own (-trace_rtt) at our rate.
  * Goal (issue 3): 3x naive and half of raw SIPp.
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { loadConfig } from '../config/load.ts';
@@ -16,26 +21,33 @@ import { startDelivery } from '../src/queue/delivery-runtime.ts';
 import { storeKeys } from '../src/store/keys.ts';
 import { RedisPublicationStore } from '../src/store/redis-publication-store.ts';
 import { createStoreClient } from '../src/store/store-client.ts';
-import { startRedis } from '../test/harness/redis.ts';
+import { startRedis, type RedisHandle } from '../test/harness/redis.ts';
 import { startSippUas, type SippUasHandle } from '../test/harness/sipp.ts';
+import type { MailboxUpdate } from '../src/store/mailbox-state.ts';
 import { LatencyRecorder } from './latency-percentiles.ts';
+import { processCpuMs } from './process-cpu.ts';
 import { highestCleanRate, RAW_STEP_SEC, rawSippRamp, sippLatency } from './raw-sipp.ts';
 import { startNaive } from './reference/naive-publisher.ts';
 import { ratio, type BenchResult } from './report.ts';
 
-const MAILBOXES = 30_000;
+const MAILBOXES = 100_000;
+const WARMUP_MAILBOXES = 20_000;
 const APPLY_BATCH = 1_000;
+/** Deliveries in flight per worker process in the second measurement (the default is 200). */
+const WIDE_CONCURRENCY = 1_000;
 const NAIVE_EVENTS = 10_000;
 const NAIVE_CONCURRENCY = 50;
 const TIME_LIMIT_MS = 120_000;
 const RAW_ROW = 'raw SIPp UAC: highest clean rate';
 const NAIVE_ROW = 'naive (one job per event, sip.js Publisher)';
 const OURS_ROW = 'ours: mailboxes delivered through the queue';
+const OURS_WIDE_ROW = `ours, delivery.concurrency ${WIDE_CONCURRENCY}: mailboxes delivered through the queue`;
 
-/** `sender` with the time of every send() (to its outcome) recorded. */
-function timedSender(sender: MwiSender, latency: LatencyRecorder): MwiSender {
+/** `sender` with the time of every send() (to its outcome) recorded while `recording()`. */
+function timedSender(sender: MwiSender, latency: LatencyRecorder, recording: () => boolean): MwiSender {
   return {
     send: (delivery) => {
+      if (!recording()) return sender.send(delivery);
       const t0 = performance.now();
       return sender.send(delivery).finally(() => latency.add(performance.now() - t0));
     },
@@ -58,47 +70,100 @@ async function until(check: () => Promise<boolean>, what: string): Promise<void>
   }
 }
 
+interface DrainFigures {
+  perSec: number;
+  elapsedMs: number;
+  /** PUBLISH requests the UAS counted during the drain. */
+  requests: number;
+  concurrency: number;
+  batchSize: number;
+  cpu: { node: number; redis: number; uas: number };
+}
+
+function updatesFor(prefix: string, from: number, count: number, uri: string): MailboxUpdate[] {
+  return Array.from({ length: count }, (_, k) => {
+    const i = from + k;
+    return { mailbox: `sip:${prefix}${i}@e2e.test`, route: { mode: 'publish' as const, target: uri }, summary: { counts: { 'voice-message': { new: 1 + (i % 5), old: i % 3 } } }, version: 1 };
+  });
+}
+
+/**
+ * One worker in this process (the sender, startDelivery) with `flags`: a warm-up round, then
+ * MAILBOXES written while delivery is paused and timed from the resume until all are delivered.
+ */
+async function drainThroughQueue(redis: RedisHandle, uas: SippUasHandle, flags: Record<string, unknown>, latency?: LatencyRecorder): Promise<DrainFigures> {
+  const config = loadConfig({ flags: { 'redis.url': redis.url, 'targets.defaultPublishTarget': uas.uri, ...flags }, env: {}, readFile: (p) => readFileSync(p, 'utf8') });
+  const log = pino({ level: 'silent' });
+  const publicationsRedis = await createStoreClient({ url: redis.url });
+  const built = await createSipSender({ config, clock: systemClock, log, readFile: (p) => readFileSync(p), store: new RedisPublicationStore({ redis: publicationsRedis, keys: storeKeys(config.redis.keyPrefix) }) });
+  let paused = false;
+  let measuring = false;
+  const sender = latency ? timedSender(built.sender, latency, () => measuring) : built.sender;
+  const runtime = await startDelivery({ config, log, clock: systemClock, redisUrl: redis.url, sender, paused: () => paused });
+  try {
+    const round = async (prefix: string, count: number): Promise<number> => {
+      paused = true;
+      for (let b = 0; b < count / APPLY_BATCH; b++) {
+        const updates = updatesFor(prefix, b * APPLY_BATCH, APPLY_BATCH, uas.uri);
+        await runtime.store.applyUpdates(updates);
+        await runtime.scheduler.schedule(updates.map((u) => u.mailbox));
+      }
+      const t0 = performance.now();
+      paused = false;
+      await runtime.scheduler.schedule([updatesFor(prefix, 0, 1, uas.uri)[0]?.mailbox ?? '']);
+      await until(async () => (await runtime.store.dirtyCount()) === 0, 'the queue to drain');
+      return performance.now() - t0;
+    };
+    await round('warm', WARMUP_MAILBOXES);
+    const before = await uasRequests(uas);
+    const cpu0 = { node: process.cpuUsage(), redis: processCpuMs(redis.pid()), uas: processCpuMs(uas.pid) };
+    measuring = true;
+    const elapsedMs = await round('m', MAILBOXES);
+    measuring = false;
+    const node = process.cpuUsage(cpu0.node);
+    const redisMs = processCpuMs(redis.pid());
+    const uasMs = processCpuMs(uas.pid);
+    const cores = (a: number | undefined, b: number | undefined): number => (a === undefined || b === undefined ? Number.NaN : (b - a) / elapsedMs);
+    const requests = (await uasRequests(uas)) - before;
+    return {
+      perSec: MAILBOXES / (elapsedMs / 1000),
+      elapsedMs,
+      requests,
+      concurrency: config.delivery.concurrency,
+      batchSize: config.delivery.batchSize,
+      cpu: { node: (node.user + node.system) / 1000 / elapsedMs, redis: cores(cpu0.redis, redisMs), uas: cores(cpu0.uas, uasMs) },
+    };
+  } finally {
+    await runtime.close();
+    await built.sender.close();
+    await publicationsRedis.quit();
+  }
+}
+
 export async function run(): Promise<BenchResult> {
   const redis = await startRedis({ appendonly: true, label: 'bench-e2e' });
   const uas = await startSippUas({ scenario: 'uas-200', transport: 'udp', countRequests: false, label: 'bench-e2e' });
-  const log = pino({ level: 'silent' });
   try {
     const raw = await rawSippRamp(uas);
     const rawRate = highestCleanRate(raw);
 
     // Ours: every mailbox dirty at once (as after an outage), then the queue drains them.
-    const config = loadConfig({ flags: { 'redis.url': redis.url, 'targets.defaultPublishTarget': uas.uri }, env: {}, readFile: (p) => readFileSync(p, 'utf8') });
-    const publicationsRedis = await createStoreClient({ url: redis.url });
-    const built = await createSipSender({ config, clock: systemClock, log, readFile: (p) => readFileSync(p), store: new RedisPublicationStore({ redis: publicationsRedis, keys: storeKeys(config.redis.keyPrefix) }) });
     const sendLatency = new LatencyRecorder();
-    const runtime = await startDelivery({ config, log, clock: systemClock, redisUrl: redis.url, sender: timedSender(built.sender, sendLatency) });
-    const before = await uasRequests(uas);
-    const t0 = performance.now();
-    for (let b = 0; b < MAILBOXES / APPLY_BATCH; b++) {
-      const updates = Array.from({ length: APPLY_BATCH }, (_, k) => {
-        const i = b * APPLY_BATCH + k;
-        return { mailbox: `sip:${i}@e2e.test`, route: { mode: 'publish' as const, target: uas.uri }, summary: { counts: { 'voice-message': { new: 1 + (i % 5), old: i % 3 } } }, version: 1 };
-      });
-      await runtime.store.applyUpdates(updates);
-      await runtime.scheduler.schedule(updates.map((u) => u.mailbox));
-    }
-    await until(async () => (await runtime.store.dirtyCount()) === 0, 'the queue to drain');
-    const oursMs = performance.now() - t0;
-    const oursRate = MAILBOXES / (oursMs / 1000);
-    const oursRequests = (await uasRequests(uas)) - before;
-    await runtime.close();
-    await built.sender.close();
-    await publicationsRedis.quit();
+    const ours = await drainThroughQueue(redis, uas, {}, sendLatency);
+    const wide = await drainThroughQueue(redis, uas, { 'delivery.concurrency': WIDE_CONCURRENCY, 'redis.keyPrefix': '{mwi-wide}' });
+    const oursRate = ours.perSec;
 
     // Naive: one job per event.
     const naive = await startNaive({ redisUrl: redis.url, queueName: 'naive', target: { host: uas.host, port: uas.port }, concurrency: NAIVE_CONCURRENCY });
     const naiveBefore = await uasRequests(uas);
-    const n0 = performance.now();
+    // Its backlog is queued before its worker starts, as ours is written while delivery is paused.
     for (let b = 0; b < NAIVE_EVENTS / APPLY_BATCH; b++) {
       await naive.queue.addBulk(
         Array.from({ length: APPLY_BATCH }, (_, k) => ({ name: 'mwi', data: { mailbox: `sip:${b * APPLY_BATCH + k}@naive.test`, summary: { counts: { 'voice-message': { new: 1, old: 0 } } } } })),
       );
     }
+    const n0 = performance.now();
+    naive.start();
     await until(() => Promise.resolve(naive.completed() >= NAIVE_EVENTS), 'the naive jobs');
     const naiveMs = performance.now() - n0;
     const naiveRate = NAIVE_EVENTS / (naiveMs / 1000);
@@ -118,17 +183,29 @@ export async function run(): Promise<BenchResult> {
         { label: NAIVE_ROW, value: naiveRate, unit: 'events/s' },
         { label: 'naive: PUBLISH requests per event at the UAS', value: naiveRequests / NAIVE_EVENTS, unit: 'ratio' },
         { label: OURS_ROW, value: oursRate, unit: 'PUBLISH/s' },
-        { label: 'ours: time to drain', value: oursMs, unit: 'ms' },
-        { label: 'ours: PUBLISH requests per mailbox at the UAS', value: oursRequests / MAILBOXES, unit: 'ratio' },
+        { label: 'ours: time to drain', value: ours.elapsedMs, unit: 'ms' },
+        { label: 'ours: PUBLISH requests per mailbox at the UAS', value: ours.requests / MAILBOXES, unit: 'ratio' },
+        { label: 'ours: CPU of the worker process (node)', value: ours.cpu.node, unit: 'cores' },
+        { label: 'ours: CPU of redis-server', value: ours.cpu.redis, unit: 'cores' },
+        { label: 'ours: CPU of the SIPp UAS', value: ours.cpu.uas, unit: 'cores' },
+        { label: OURS_WIDE_ROW, value: wide.perSec, unit: 'PUBLISH/s' },
+        { label: `ours, delivery.concurrency ${WIDE_CONCURRENCY}: PUBLISH requests per mailbox at the UAS`, value: wide.requests / MAILBOXES, unit: 'ratio' },
+        { label: `ours, delivery.concurrency ${WIDE_CONCURRENCY}: CPU of node, redis-server, SIPp UAS`, value: wide.cpu.node + wide.cpu.redis + wide.cpu.uas, unit: 'cores' },
       ],
-      ratios: [ratio('ours / naive', oursRate / naiveRate, 3, { ours: OURS_ROW, reference: NAIVE_ROW }), ratio('ours / raw SIPp', oursRate / rawRate, 0.5, { ours: OURS_ROW, reference: RAW_ROW })],
+      ratios: [
+        ratio('ours / naive', oursRate / naiveRate, 3, { ours: OURS_ROW, reference: NAIVE_ROW }),
+        ratio('ours / raw SIPp', oursRate / rawRate, 0.5, { ours: OURS_ROW, reference: RAW_ROW }),
+        ratio(`ours, delivery.concurrency ${WIDE_CONCURRENCY} / raw SIPp`, wide.perSec / rawRate, 0.5, { ours: OURS_WIDE_ROW, reference: RAW_ROW }),
+      ],
       percentiles: {
         'ours: sender.send() inside the worker': sendLatency.percentiles(),
         [`raw SIPp UAC, open loop at ${rawLatencyRate.toLocaleString('en-US')}/s`]: rawLatency.latency,
       },
       notes: [
-        `${MAILBOXES.toLocaleString('en-US')} mailboxes dirty at once (applied in batches of ${APPLY_BATCH} with schedule() after each), one worker in this process with default delivery settings (concurrency ${config.delivery.concurrency}, batch ${config.delivery.batchSize}); redis-server with AOF everysec; the naive reference gets ${NAIVE_EVENTS.toLocaleString('en-US')} events (one per mailbox) at BullMQ concurrency ${NAIVE_CONCURRENCY}. Its jobs complete when sip.js hands the PUBLISH to the transport (Publisher.publish() reports nothing more).`,
-        `Latency per transaction: ours is each sender.send() the drain jobs made (PUBLISH out to its final response, ETag read and write included), ${config.delivery.concurrency} in flight at most; ` +
+        `Ours: ${MAILBOXES.toLocaleString('en-US')} mailboxes dirty at once. The backlog is written while delivery is paused (batches of ${APPLY_BATCH}, schedule() after each); the time runs from the resume (and one schedule()) until the dirty set is empty. One worker in this process (startDelivery with the sender, no rate gate or breaker), default delivery settings (concurrency ${ours.concurrency}, batch ${ours.batchSize}), then again with delivery.concurrency ${WIDE_CONCURRENCY} under another key prefix; before each, ${WARMUP_MAILBOXES.toLocaleString('en-US')} other mailboxes are delivered the same way and not counted (JIT warm-up). redis-server with AOF everysec, shared by all phases. ` +
+          `CPU (cores, user + system over the drain): default concurrency node ${ours.cpu.node.toFixed(2)}, redis-server ${ours.cpu.redis.toFixed(2)}, SIPp UAS ${ours.cpu.uas.toFixed(2)}; concurrency ${WIDE_CONCURRENCY} node ${wide.cpu.node.toFixed(2)}, redis-server ${wide.cpu.redis.toFixed(2)}, SIPp UAS ${wide.cpu.uas.toFixed(2)} (drained in ${Math.round(wide.elapsedMs)} ms). This machine has ${availableParallelism()} CPUs.`,
+        `Naive: ${NAIVE_EVENTS.toLocaleString('en-US')} events (one per mailbox) at BullMQ concurrency ${NAIVE_CONCURRENCY}, queued (addBulk) before its worker starts; the time runs from the start until every job completed. Its jobs complete when sip.js hands the PUBLISH to the transport (Publisher.publish() reports nothing more).`,
+        `Latency per transaction: ours is each sender.send() the drain jobs made at default concurrency (PUBLISH out to its final response, ETag read and write included), ${ours.concurrency} in flight at most; ` +
           `raw SIPp from its -trace_rtt (whole milliseconds) in one more ${RAW_STEP_SEC} s step at about our delivery rate (asked ${rawLatencyRate.toLocaleString('en-US')}/s, achieved ${Math.round(rawLatency.step.achievedPerSec).toLocaleString('en-US')}/s, ${rawLatency.step.failed} failed, ${rawLatency.step.retransmissions} retransmissions). ` +
           'The naive reference has none to show: its jobs end when sip.js hands the PUBLISH to the transport, before any response.',
         `Raw SIPp ramp: ${raw.map((s) => `${s.askedPerSec}/s -> ${Math.round(s.achievedPerSec)}/s${s.clean ? '' : ' (not clean)'}`).join(', ')}.`,

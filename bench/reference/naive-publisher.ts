@@ -58,6 +58,8 @@ export interface NaiveRunner {
   queue: Queue;
   /** Jobs completed so far. */
   completed(): number;
+  /** Starts taking jobs (the worker waits until then, so a backlog can be queued first). */
+  start(): void;
   close(): Promise<void>;
 }
 
@@ -95,14 +97,21 @@ export async function startNaive(opts: { redisUrl: string; queueName: string; ta
       await publisher.publish(encodeMessageSummary({ ...summary, account: mailbox }));
       done++;
     },
-    { connection: workerConnection, concurrency: opts.concurrency },
+    { connection: workerConnection, concurrency: opts.concurrency, autorun: false },
   );
   await worker.waitUntilReady();
+  let running: Promise<void> | undefined;
   return {
     queue,
     completed: () => done,
+    start() {
+      running ??= worker.run().catch((err: unknown) => {
+        process.stderr.write(`naive worker stopped: ${err instanceof Error ? err.message : String(err)}\n`);
+      });
+    },
     async close() {
       await worker.close();
+      await running;
       await queue.close();
       await Promise.all([connection.quit(), workerConnection.quit()]);
       // ua.stop() disposes the core and with it every pending transaction timer. (Publisher.dispose()
