@@ -170,9 +170,13 @@ export class RedlockSweepLock implements SweepLock {
         const acquiredAt = this.#clock.now();
         const record = JSON.stringify({ ...who, startedAt: acquiredAt } satisfies SweepHolder);
         let refresh: TimerHandle | undefined;
+        // Set when the work ends: a refresh still in flight then must not schedule another one
+        // (that loop would outlive the run, and keep the process alive, refreshing forever).
+        let stopped = false;
         const keepHolder = (): void => {
+          if (stopped) return;
           refresh = this.#clock.setTimeout(() => {
-            if (signal.aborted) return;
+            if (signal.aborted || stopped) return;
             this.#holderCall(record, String(this.#ttlMs)).then(keepHolder, (err: unknown) => {
               this.#log.debug({ err }, 'could not refresh the sweep holder record');
               keepHolder();
@@ -186,6 +190,7 @@ export class RedlockSweepLock implements SweepLock {
           done = { value };
           return value;
         } finally {
+          stopped = true;
           if (refresh !== undefined) this.#clock.clearTimeout(refresh);
           await this.#holderCall(record, '').catch(() => undefined);
         }

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 
-import { systemClock } from '../../src/clock.ts';
+import { FakeClock, systemClock } from '../../src/clock.ts';
 import { StoreMailboxSource } from '../../src/sources/store-source.ts';
 import { storeKeys } from '../../src/store/keys.ts';
 import { RedisMailboxStore } from '../../src/store/redis-mailbox-store.ts';
@@ -113,7 +113,8 @@ describe('sweep lock (redlock) on a real Redis', { timeout: 60_000 }, () => {
         await sleep(700);
         tamperedAt = performance.now();
         await tamper(raw, keys.sweepLock());
-        return (await Promise.race([aborted, sleep(3 * LOCK_TTL_MS).then(() => Number.NaN)])) - tamperedAt;
+        const giveUp = AbortSignal.timeout(3 * LOCK_TTL_MS);
+        return (await Promise.race([aborted, abortedAt(giveUp).then(() => Number.NaN)])) - tamperedAt;
       });
       assert.ok(result.acquired);
       const noticedMs = result.acquired ? result.value : Number.NaN;
@@ -122,6 +123,25 @@ describe('sweep lock (redlock) on a real Redis', { timeout: 60_000 }, () => {
       else assert.equal(await raw.exists(keys.sweepLock()), 0);
     });
   }
+
+  it('a holder-record refresh still in flight when the work ends schedules no other: nothing outlives the run', async () => {
+    // Found by CI: every test passed, then the file never exited. A refresh that fired just
+    // before the work ended completed after the cleanup had cleared the refresh timer, and
+    // scheduled the next one: the holder record was refreshed every lockTtlMs / 3 for ever.
+    const keys = storeKeys(`{sweep-lock-${++n}}`);
+    const raw = await client();
+    const clock = new FakeClock(Date.now());
+    const lock = new RedlockSweepLock({ redis: raw, keys, lockTtlMs: LOCK_TTL_MS, clock, log });
+    const result = await lock.withLock(who('racing'), () => {
+      assert.equal(clock.pending, 1, 'the refresh timer');
+      clock.advance(lock.extendEveryMs); // it fires: its script call is in flight as the work ends
+      return Promise.resolve('done');
+    });
+    assert.deepEqual(result, { acquired: true, value: 'done' });
+    await sleep(50); // any late reply has arrived
+    assert.equal(clock.pending, 0, 'a refresh timer outlived the run');
+    assert.equal(await raw.exists(keys.sweepHolder(), keys.sweepLock()), 0, 'holder record and lock removed');
+  });
 
   it('a sweep run whose lock is taken over stops within one extension interval, queues nothing after, and says so in its record', async (t) => {
     const { keys, raw } = await fresh();
