@@ -7,8 +7,11 @@
  * now, so this loop (or the next drain) sends exactly one follow-up with the latest state.
  *
  * Depends on seams only (store, sender, policy, clock, permits). A store outage stops the job
- * (it throws once the deliveries in flight have settled); what it had leased is due again when
- * the leases end.
+ * (it throws once the deliveries in flight have settled). An outcome that could not be recorded
+ * because Redis is unreachable (a failover, a restart) is recorded again, with backoff, while its
+ * mailbox is still leased to us: otherwise an update accepted meanwhile would wait for the end of
+ * the lease (delivery.leaseMs, a minute by default) behind a delivery that had in fact been made.
+ * What could not be recorded at all is due again when its lease ends.
  */
 import type { Clock } from '../src/clock.ts';
 import type { Outcome } from '../src/delivery/outcome.ts';
@@ -19,6 +22,7 @@ import type { ConfigErrorLog } from '../src/queue/config-error-log.ts';
 import type { DeliveryPermits } from '../src/queue/delivery-permits.ts';
 import { decide, recordDecision, type OutcomeStore, type RetrySettings } from '../src/queue/outcome-policy.ts';
 import type { DueMailbox } from '../src/store/mailbox-state.ts';
+import { reconnectDelayMs } from '../src/store/reconnect.ts';
 
 export interface DrainStore extends OutcomeStore {
   takeDue(limit: number, leaseMs: number): Promise<DueMailbox[]>;
@@ -82,6 +86,9 @@ function routeTarget(route: DeliveryRoute): string {
   return route.mode === 'publish' ? route.target : route.contact;
 }
 
+/** Recording retries stop this long before the lease ends: after it, another worker may take the mailbox. */
+export const RECORD_RETRY_LEASE_MARGIN_MS = 1_000;
+
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -98,7 +105,37 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
   const lowWater = Math.max(1, Math.min(settings.batchSize, Math.ceil(permits.capacity / 4)));
   let backlog = false;
 
-  async function deliverOne(record: DueMailbox): Promise<void> {
+  /** Waits `ms` on the clock, or less if the job is stopped. */
+  function pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clock.clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = clock.setTimeout(done, ms);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /** Runs a store write, again while Redis is unreachable and the mailbox is still leased to us (until `leaseEndsAt`). */
+  async function whileLeased<T>(write: () => Promise<T>, leaseEndsAt: number): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write();
+      } catch (err) {
+        if (!isMwiError(err, ErrorCodes.REDIS_UNAVAILABLE)) throw err;
+        if (storeDown === undefined) log.warn({ err }, 'Redis unavailable during a delivery; taking no more, recording what is in flight while it is leased to us');
+        storeDown ??= err;
+        const delayMs = reconnectDelayMs(attempt, random);
+        if (signal?.aborted || clock.now() + delayMs > leaseEndsAt - RECORD_RETRY_LEASE_MARGIN_MS) throw err;
+        await pause(delayMs);
+        if (signal?.aborted) throw err;
+      }
+    }
+  }
+
+  async function deliverOne(record: DueMailbox, leaseEndsAt: number): Promise<void> {
     const { mailbox, desired } = record;
     if (record.unreadable !== undefined) {
       const now = clock.now();
@@ -125,7 +162,7 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
     }
     report.requests += outcome.requests;
     const decision = decide({ outcome, previousAttempts: record.attempts ?? 0, now: clock.now(), random }, settings);
-    const result = await recordDecision(store, { mailbox, version: desired.version, summary: desired.summary }, outcome, decision);
+    const result = await whileLeased(() => recordDecision(store, { mailbox, version: desired.version, summary: desired.summary }, outcome, decision), leaseEndsAt);
     switch (decision.kind) {
       case 'delivered':
         report.delivered++;
@@ -148,9 +185,9 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
     }
   }
 
-  const start = (due: DueMailbox): void => {
+  const start = (due: DueMailbox, leaseEndsAt: number): void => {
     const mailbox = due.mailbox;
-    const p: Promise<void> = deliverOne(due)
+    const p: Promise<void> = deliverOne(due, leaseEndsAt)
       .catch((err: unknown) => {
         report.failed++;
         if (isMwiError(err, ErrorCodes.REDIS_UNAVAILABLE)) {
@@ -187,6 +224,7 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
     const granted = await permits.take(settings.batchSize, backlog ? lowWater : 1, signal);
     if (granted === 0) continue; // aborted: handled at the top
     let batch: DueMailbox[];
+    const leaseEndsAt = clock.now() + settings.leaseMs;
     try {
       batch = await store.takeDue(granted, settings.leaseMs);
     } catch (err) {
@@ -208,7 +246,7 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
       });
       continue;
     }
-    for (const due of batch) start(due);
+    for (const due of batch) start(due, leaseEndsAt);
   }
 
   await Promise.all(inFlight);

@@ -18,7 +18,7 @@ import path from 'node:path';
 import pg from 'pg';
 
 import { freePort, startMovingOnPortClash } from './ports.ts';
-import { makeWorkDir, MissingBinaryError, newLogPath, requireBinary, spawnManaged } from './process.ts';
+import { childPids, makeWorkDir, MissingBinaryError, newLogPath, requireBinary, spawnManaged } from './process.ts';
 import type { ManagedProcess } from './process.ts';
 
 export const POSTGRES_PACKAGE = 'postgresql';
@@ -254,6 +254,18 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
     async kill9() {
       if (!running) return;
       running = false;
+      // PostgreSQL setsid()s every child, so killing the postmaster's group leaves the backends
+      // running until they notice their postmaster is gone: a session could go on answering
+      // (CI once read 11 more cursor pages after the "crash"). Stop the postmaster (no new
+      // backends), kill its children, then it.
+      current.signal('SIGSTOP');
+      for (const child of childPids(current.pid)) {
+        try {
+          process.kill(child, 'SIGKILL');
+        } catch {
+          // exited meanwhile
+        }
+      }
       await current.kill9();
     },
     async restart() {

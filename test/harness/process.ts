@@ -210,6 +210,29 @@ function groupAlive(pgid: number): boolean {
   return false;
 }
 
+/** Pids of the live (non-zombie) children of `pid`, from /proc (empty where there is none). */
+export function childPids(pid: number): number[] {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const out: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[1]) === pid && fields[0] !== 'Z') out.push(Number(entry));
+  }
+  return out;
+}
+
 /** Start a process; resolves once `ready` says so, rejects (and kills it) on exit or timeout. */
 export async function spawnManaged(options: SpawnOptions): Promise<ManagedProcess> {
   const binary = path.isAbsolute(options.command) ? options.command : requireBinary(options.command, options.debPackages);

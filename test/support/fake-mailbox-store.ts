@@ -37,6 +37,10 @@ export class FakeMailboxStore implements DrainStore {
   readonly calls: StoreCall[] = [];
   /** Throw this from the next takeDue / takeDirty calls (set to undefined to heal). */
   takeError: Error | undefined;
+  /** Throw this from recordDelivered / recordAttempt / park while set (each refusal is counted in `recordRefusals`). */
+  recordError: Error | undefined;
+  /** Clock times of the record calls refused with recordError. */
+  readonly recordRefusals: number[] = [];
   readonly #clock: Clock;
 
   constructor(clock: Clock) {
@@ -73,6 +77,7 @@ export class FakeMailboxStore implements DrainStore {
   }
 
   recordDelivered(mailbox: string, version: number, _summary: MessageSummary, outcome: Outcome): Promise<DeliveredResult> {
+    if (this.recordError) return this.#refuse();
     const e = this.entries.get(mailbox);
     let result: DeliveredResult;
     if (e === undefined || version > e.version) result = 'unknown-version';
@@ -94,6 +99,7 @@ export class FakeMailboxStore implements DrainStore {
   }
 
   recordAttempt(mailbox: string, outcome: Outcome, opts: { retryAt?: number } = {}): Promise<AttemptResult> {
+    if (this.recordError) return this.#refuse();
     const e = this.entries.get(mailbox);
     let result: AttemptResult = 'unknown-mailbox';
     if (e !== undefined) {
@@ -107,6 +113,7 @@ export class FakeMailboxStore implements DrainStore {
   }
 
   park(mailbox: string, version: number, outcome: Outcome): Promise<ParkResult> {
+    if (this.recordError) return this.#refuse();
     const e = this.entries.get(mailbox);
     let result: ParkResult;
     if (e === undefined) {
@@ -125,6 +132,11 @@ export class FakeMailboxStore implements DrainStore {
     }
     this.calls.push({ op: 'park', mailbox, version, result });
     return Promise.resolve(result);
+  }
+
+  #refuse(): Promise<never> {
+    this.recordRefusals.push(this.#clock.now());
+    return Promise.reject(this.recordError ?? new Error('recordError unset'));
   }
 
   dueCount(): Promise<number> {

@@ -246,6 +246,77 @@ describe('drain job', () => {
     assert.equal(permits.free, 4);
   });
 
+  /** Moves the fake clock on by `stepMs` each turn until `done()`; fails after `maxTurns` (never hangs). */
+  async function passTimeUntil(clock: FakeClock, done: () => boolean, what: string, stepMs = 50, maxTurns = 10_000): Promise<void> {
+    for (let turns = 0; !done(); turns++) {
+      if (turns >= maxTurns) assert.fail(`${what}: not after ${maxTurns} turns of ${stepMs} ms`);
+      await tick();
+      clock.advance(stepMs);
+    }
+  }
+
+  /** Runs `work` while moving the fake clock on until it settles. */
+  async function withTime<T>(clock: FakeClock, work: Promise<T>): Promise<T> {
+    let settled = false;
+    work.then(() => (settled = true), () => (settled = true));
+    await passTimeUntil(clock, () => settled, 'the drain to end');
+    return work;
+  }
+
+  it('an outcome refused while Redis is unreachable is recorded again with backoff once it is back, not left to its lease', async () => {
+    // CI once waited over 20 s for a delivery after a Sentinel failover: its record had failed,
+    // and the mailbox stayed leased (60 s) with a newer update behind it.
+    const { clock, store, sender, deps } = setup({ concurrency: 4, settings: { batchSize: 4 } });
+    for (let i = 0; i < 4; i++) store.apply(mailbox(i), 1);
+    const down = new MwiError(ErrorCodes.REDIS_UNAVAILABLE, 'down', { retryable: true });
+    sender.during = () => {
+      store.recordError = down;
+    };
+    const startedAt = clock.now();
+    const run = drain(deps);
+    await passTimeUntil(clock, () => store.recordRefusals.length >= 12, '12 refused records');
+    store.recordError = undefined; // Redis is back (a failover took a few seconds)
+    await assert.rejects(withTime(clock, run), (err: unknown) => isMwiError(err, ErrorCodes.REDIS_UNAVAILABLE), 'the outage still ends the job');
+    assert.equal(sender.sent.length, 4, 'nothing more was taken once Redis was seen down');
+    assert.equal(store.dirty.size, 0, 'every delivery made was recorded: no mailbox waits for its lease');
+    assert.deepEqual(store.calls.filter((c) => c.op === 'delivered').map((c) => c.result), ['clean', 'clean', 'clean', 'clean']);
+    // Backoff between tries of one record: 25-50 ms, then doubling, jittered (reconnectDelayMs).
+    const gaps = store.recordRefusals.slice(4).map((t, i) => t - (store.recordRefusals[i] ?? 0));
+    assert.ok(gaps.every((g) => g >= 25), `retried without backoff: ${gaps.join(' ')}`);
+    assert.ok(clock.now() - startedAt < 10_000);
+  });
+
+  it('while Redis stays away, an outcome is tried until shortly before its lease ends, then left to the lease', async () => {
+    const { clock, store, sender, deps } = setup({ concurrency: 1, settings: { batchSize: 1, leaseMs: 10_000 } });
+    store.apply(mailbox(0), 1);
+    sender.during = () => {
+      store.recordError = new MwiError(ErrorCodes.REDIS_UNAVAILABLE, 'down', { retryable: true });
+    };
+    const leasedAt = clock.now();
+    await assert.rejects(withTime(clock, drain(deps)), (err: unknown) => isMwiError(err, ErrorCodes.REDIS_UNAVAILABLE));
+    const last = store.recordRefusals.at(-1) ?? 0;
+    assert.ok(store.recordRefusals.length >= 8, `${store.recordRefusals.length} tries`);
+    assert.ok(last <= leasedAt + 10_000 - 1_000, `tried ${last - leasedAt} ms into a 10 s lease`);
+    assert.ok(last >= leasedAt + 10_000 - 1_000 - 2_000, `gave up ${last - leasedAt} ms into a 10 s lease, long before its end`);
+    assert.equal(store.dirty.get(mailbox(0)), leasedAt + 10_000, 'still leased: due again when the lease ends');
+  });
+
+  it('a stop (shutdown) ends the record retries at once', async () => {
+    const { clock, store, sender, deps } = setup({ concurrency: 1, settings: { batchSize: 1 } });
+    store.apply(mailbox(0), 1);
+    const stop = new AbortController();
+    sender.during = () => {
+      store.recordError = new MwiError(ErrorCodes.REDIS_UNAVAILABLE, 'down', { retryable: true });
+    };
+    const run = drain(deps, stop.signal);
+    await passTimeUntil(clock, () => store.recordRefusals.length >= 3, '3 refused records');
+    const tries = store.recordRefusals.length;
+    stop.abort();
+    await assert.rejects(run, (err: unknown) => isMwiError(err, ErrorCodes.REDIS_UNAVAILABLE));
+    assert.equal(store.recordRefusals.length, tries, 'no try after the stop');
+    assert.equal(clock.pending, 0, 'no timer left behind');
+  });
+
   it('a sender that throws is recorded as a retryable failure, not left to its lease', async () => {
     const { clock, store, sender, deps } = setup();
     store.apply(mailbox(0), 1);
