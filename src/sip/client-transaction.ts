@@ -14,6 +14,16 @@
  */
 import { NonInviteClientTransaction, TransactionState } from 'sip.js/lib/core/index.js';
 import type { IncomingResponseMessage } from 'sip.js/lib/core/index.js';
+import type { RequestFacts } from './transport/transport.ts';
+
+/**
+ * The stack's transport adapter. sip.js passes it only the serialised text; the transaction
+ * leaves the request it is sending here first (send() is synchronous up to the transport), so
+ * the transport gets the method, branch and next hop without reading them back from the text.
+ */
+export interface FactsAwareTransport {
+  nextFacts: RequestFacts | undefined;
+}
 
 /** The private members of sip.js's transaction used here (present in 0.21.2, not in its typings). */
 interface Internals {
@@ -23,6 +33,13 @@ interface Internals {
 }
 
 export class PromptNonInviteClientTransaction extends NonInviteClientTransaction {
+  override send(message: string): Promise<void> {
+    const request = this.request as unknown as Partial<RequestFacts>;
+    // Our WireRequest carries the facts; anything else (never, today) is read from the text.
+    if (typeof request.nextHopUri === 'string') (this.transport as unknown as FactsAwareTransport).nextFacts = request as RequestFacts;
+    return super.send(message);
+  }
+
   override receiveResponse(response: IncomingResponseMessage): void {
     const status = response.statusCode ?? 0;
     const state = this.state;

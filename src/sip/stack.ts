@@ -8,7 +8,7 @@ import type { Logger as PinoLogger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { ErrorCodes, MwiError } from '../errors.ts';
 import { installStrongBranchIds } from './branch.ts';
-import { PromptNonInviteClientTransaction } from './client-transaction.ts';
+import { PromptNonInviteClientTransaction, type FactsAwareTransport } from './client-transaction.ts';
 import { DeadlineList } from './deadline-list.ts';
 import { InFlightRequest, type InFlightContext } from './in-flight-request.ts';
 import { parseInbound } from './parse.ts';
@@ -132,14 +132,18 @@ export class SipStack {
     const hops = this.#hops;
     // sip.js's transaction layer sees this adapter: it remembers why a send failed so that the
     // synthetic 503 it then produces can be reported as a transport error, not a server 503.
-    const adapter = {
+    const adapter: FactsAwareTransport & { protocol: TransportProtocol; send(message: string): Promise<void> } = {
       protocol,
-      send: (message: string): Promise<void> =>
-        transport.send(message, hops.size === 0 ? undefined : hops.get(peekCallId(message))).catch((err: unknown) => {
+      nextFacts: undefined,
+      send: (message: string): Promise<void> => {
+        const facts = adapter.nextFacts;
+        adapter.nextFacts = undefined;
+        return transport.send(message, hops.size === 0 ? undefined : hops.get(peekCallId(message)), facts).catch((err: unknown) => {
           const branch = /;branch=([^;\r\n]+)/.exec(message)?.[1];
           if (branch) errors.set(branch, err);
           throw err;
-        }),
+        });
+      },
     };
     const core = new UserAgentCore({
       aor: contactParsed,

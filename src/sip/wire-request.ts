@@ -8,6 +8,7 @@
  * when it answers a digest challenge) and `toString()`.
  */
 import { newLocalId } from './branch.ts';
+import type { RequestFacts } from './transport/transport.ts';
 
 export interface WireRequestSpec {
   method: string;
@@ -25,9 +26,10 @@ export interface WireRequestSpec {
   viaHost: string;
 }
 
-export class WireRequest {
+export class WireRequest implements RequestFacts {
   readonly method: string;
   readonly ruri: string;
+  readonly nextHopUri: string;
   readonly callId: string;
   readonly fromTag: string;
   readonly toTag = undefined;
@@ -45,6 +47,7 @@ export class WireRequest {
   constructor(spec: WireRequestSpec) {
     this.method = spec.method;
     this.ruri = spec.requestUri;
+    this.nextHopUri = spec.route ?? spec.requestUri;
     this.callId = newLocalId();
     this.fromTag = newLocalId();
     this.#viaHost = spec.viaHost;

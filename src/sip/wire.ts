@@ -116,8 +116,11 @@ const HOP_CACHE_MAX = 10_000;
 /** Next hop per RFC 3261 8.1.2: the first Route URI if any, else the Request-URI. */
 export function peekNextHop(text: string): HopUri | undefined {
   const uri = peekFirstRoute(text) ?? peekRequestUri(text);
-  if (uri === undefined) return undefined;
-  // A few targets carry almost all traffic: parse each URI once, within a bound.
+  return uri === undefined ? undefined : hopOfUri(uri);
+}
+
+/** parseHopUri, remembered: a few targets carry almost all traffic, so each URI is parsed once (within a bound). */
+export function hopOfUri(uri: string): HopUri | undefined {
   if (hopCache.has(uri)) return hopCache.get(uri);
   const hop = parseHopUri(uri);
   if (hopCache.size >= HOP_CACHE_MAX) hopCache.clear();

@@ -1,6 +1,6 @@
 /** An in-memory SipTransport for stack tests: records what is sent, lets the test inject replies. */
-import type { ExplicitHop, SipTransport, TransportProtocol, TransportStats } from '../../src/sip/transport/transport.ts';
-import { peekHeader } from '../../src/sip/wire.ts';
+import type { ExplicitHop, RequestFacts, SipTransport, TransportProtocol, TransportStats } from '../../src/sip/transport/transport.ts';
+import { peekFirstRoute, peekHeader, peekMethod, peekRequestUri, peekTopViaBranch } from '../../src/sip/wire.ts';
 
 export class FakeTransport implements SipTransport {
   readonly protocol: TransportProtocol;
@@ -11,13 +11,21 @@ export class FakeTransport implements SipTransport {
   readonly sent: string[] = [];
   /** The explicit hop of each sent message (undefined: the transport would resolve the message's own next hop). */
   readonly hops: Array<ExplicitHop | undefined> = [];
+  /** The facts the stack handed over with each sent message (each checked against the text). */
+  readonly facts: Array<RequestFacts | undefined> = [];
   failWith: Error | undefined;
 
   constructor(protocol: TransportProtocol = 'UDP') {
     this.protocol = protocol;
   }
 
-  send(message: string, hop?: ExplicitHop): Promise<void> {
+  send(message: string, hop?: ExplicitHop, facts?: RequestFacts): Promise<void> {
+    if (facts !== undefined) {
+      const read = { method: peekMethod(message), branch: peekTopViaBranch(message), nextHopUri: peekFirstRoute(message) ?? peekRequestUri(message) };
+      const given = { method: facts.method, branch: facts.branch, nextHopUri: facts.nextHopUri };
+      if (JSON.stringify(read) !== JSON.stringify(given)) return Promise.reject(new Error(`facts ${JSON.stringify(given)} do not describe the message (${JSON.stringify(read)})`));
+    }
+    this.facts.push(facts && { method: facts.method, branch: facts.branch, nextHopUri: facts.nextHopUri });
     if (this.failWith) return Promise.reject(this.failWith);
     this.sent.push(message);
     this.hops.push(hop);

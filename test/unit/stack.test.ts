@@ -105,6 +105,8 @@ describe('SipStack over sip.js UserAgentCore', () => {
     assert.equal(peekHeader(second, 'CSeq'), '2 PUBLISH');
     assert.equal(peekHeader(second, 'Call-ID'), peekHeader(first, 'Call-ID'));
     assert.doesNotMatch(second, /s3cret/);
+    // Both sends came with the facts of their own text (FakeTransport checks them): the retry's new branch.
+    assert.deepEqual(transport.facts.map((f) => f?.branch), [peekTopViaBranch(first), peekTopViaBranch(second)]);
     transport.deliver(responseTo(second, 200, 'OK', ['SIP-ETag: z']));
     const res = await pending;
     assert.equal(res.kind === 'response' && res.status, 200);

@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { ErrorCodes, MwiError, isMwiError } from '../../errors.ts';
-import { peekNextHop } from '../wire.ts';
+import { hopOfUri, peekNextHop, type HopUri } from '../wire.ts';
 import type { ExplicitHop, HostResolver } from './transport.ts';
 
 /** The URI's host is kept as hostName when it was a name, not an IP literal (TLS SNI and certificate check). */
@@ -20,7 +20,15 @@ function noNextHop(): MwiError {
 
 /** The next hop when the message names an IP literal (no resolver needed), else undefined. Throws when it names none. */
 export function literalNextHop(message: string, defaultPort: number): ResolvedHop | undefined {
-  const hop = peekNextHop(message);
+  return literalHop(peekNextHop(message), defaultPort);
+}
+
+/** The same for a next-hop URI the sender already knows (RequestFacts.nextHopUri): nothing is read back from the text. */
+export function literalHopOfUri(uri: string, defaultPort: number): ResolvedHop | undefined {
+  return literalHop(hopOfUri(uri), defaultPort);
+}
+
+function literalHop(hop: HopUri | undefined, defaultPort: number): ResolvedHop | undefined {
   if (!hop) throw noNextHop();
   if (isIP(hop.host) === 0) return undefined;
   const port = hop.port ?? defaultPort;

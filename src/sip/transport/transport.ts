@@ -23,6 +23,17 @@ export interface ExplicitHop {
   readonly hostName: string | undefined;
 }
 
+/**
+ * What the stack already knows of a request it hands over (it wrote the text), so that a
+ * transport need not read it back: the method and top-Via branch (Timer E) and the next-hop URI.
+ */
+export interface RequestFacts {
+  readonly method: string;
+  readonly branch: string;
+  /** The first Route URI, else the Request-URI (RFC 3261 8.1.2), without angle brackets. */
+  readonly nextHopUri: string;
+}
+
 /** Resolves a host name from a URI to an IP address. DNS proper (RFC 3263) plugs in here later. */
 export interface HostResolver {
   resolve(host: string): Promise<string>;
@@ -46,8 +57,13 @@ export interface SipTransport {
   readonly localHost: string;
   readonly localPort: number;
   readonly stats: TransportStats;
-  /** Sends one serialized message to `hop`, or else to the next hop the message names (Route / Request-URI). */
-  send(message: string, hop?: ExplicitHop): Promise<void>;
+  /**
+   * Sends one serialized message to `hop`, or else to the next hop the message names (Route /
+   * Request-URI). `facts`, when given, describe `message`; a transport may use them instead of
+   * reading the text, but only during this call (they are the request object, which a digest
+   * retry later changes).
+   */
+  send(message: string, hop?: ExplicitHop, facts?: RequestFacts): Promise<void>;
   /**
    * Called with every well-framed inbound message text, and with the response already parsed when
    * the transport had to read it anyway (UDP does, for Timer E), so it is parsed once.

@@ -12,9 +12,9 @@ import { parseResponseFast, type FastResponseMessage } from '../fast-response.ts
 import { peekHeader, peekMethod, peekStatusCode, peekTopViaBranch } from '../wire.ts';
 import { deliver, isKeepAlive, looksLikeSip } from './inbound.ts';
 import { DeadlineList, type DeadlineNode } from '../deadline-list.ts';
-import { literalNextHop, resolveNextHop } from './next-hop.ts';
+import { literalHopOfUri, literalNextHop, resolveNextHop } from './next-hop.ts';
 import { TimerE } from './timer-e.ts';
-import type { Destination, ExplicitHop, InboundHandler, SipTransport, TransportOptions, TransportStats } from './transport.ts';
+import type { Destination, ExplicitHop, InboundHandler, RequestFacts, SipTransport, TransportOptions, TransportStats } from './transport.ts';
 
 export interface UdpTransportOptions extends TransportOptions {
   /** RFC 3261 T1 (RTT estimate), 500 by default there. */
@@ -166,7 +166,7 @@ export class UdpTransport implements SipTransport {
     });
   }
 
-  send(message: string, hop?: ExplicitHop): Promise<void> {
+  send(message: string, hop?: ExplicitHop, facts?: RequestFacts): Promise<void> {
     try {
       if (this.#closing) throw closedError();
       const bytes = Buffer.from(message, 'utf8');
@@ -175,16 +175,17 @@ export class UdpTransport implements SipTransport {
           details: { bytes: bytes.length, maxMessageBytes: this.#opts.maxMessageBytes },
         });
       }
-      const next = hop ?? literalNextHop(message, defaultPort);
-      if (next) return this.#sendRequest(message, bytes, next.destination);
-      return resolveNextHop(message, this.#opts.resolver, defaultPort).then((resolved) => this.#sendRequest(message, bytes, resolved.destination));
+      const next = hop ?? (facts === undefined ? literalNextHop(message, defaultPort) : literalHopOfUri(facts.nextHopUri, defaultPort));
+      if (next) return this.#sendRequest(message, bytes, next.destination, facts);
+      const held = facts === undefined ? undefined : { method: facts.method, branch: facts.branch, nextHopUri: facts.nextHopUri };
+      return resolveNextHop(message, this.#opts.resolver, defaultPort).then((resolved) => this.#sendRequest(message, bytes, resolved.destination, held));
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
   }
 
   /** Tracks the request for Timer E, then queues its first datagram; settles once that has left. */
-  #sendRequest(message: string, bytes: Buffer, destination: Destination): Promise<void> {
+  #sendRequest(message: string, bytes: Buffer, destination: Destination, facts: RequestFacts | undefined): Promise<void> {
     if (this.#closing) throw closedError();
     if (destination !== this.#lastDestination) {
       if (isIP(destination.host) !== this.#family) {
@@ -192,8 +193,8 @@ export class UdpTransport implements SipTransport {
       }
       this.#lastDestination = destination; // next hops are cached objects: most sends skip the check
     }
-    const method = peekMethod(message);
-    const branch = method !== undefined && method !== 'ACK' ? peekTopViaBranch(message) : undefined;
+    const method = facts === undefined ? peekMethod(message) : facts.method;
+    const branch = method === undefined || method === 'ACK' ? undefined : facts === undefined ? peekTopViaBranch(message) : facts.branch;
     // The entry exists before the first datagram leaves, so a response can never beat it.
     const entry = branch !== undefined && method !== undefined ? this.#track(branch, method, bytes, destination) : undefined;
     return new Promise((resolve, reject) => this.#queue({ bytes, destination, request: { resolve, reject, entry } }));
