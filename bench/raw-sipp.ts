@@ -12,6 +12,8 @@ import type { LatencyPercentiles } from './report.ts';
 
 const RAW_RATES_PER_SEC = [10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 80_000, 100_000];
 export const RAW_STEP_SEC = 2.5;
+/** Halvings of the gap above the last clean step of the ramp (10,000/s becomes 2,500/s). */
+export const RAW_REFINE_STEPS = 2;
 /** A ramp step is clean when every call succeeded, SIPp kept up with this share of the asked rate... */
 export const RAW_MIN_ACHIEVED_SHARE = 0.9;
 /** ...and retransmitted at most this share of its requests (beyond, the UAS is being outrun). */
@@ -40,6 +42,8 @@ export interface SippRampOptions {
   label: string;
   /** Per step. Default 30 s. */
   stepTimeoutMs?: number;
+  /** Halvings of the gap above the last clean step. Default 0. */
+  refineSteps?: number;
 }
 
 interface StepOptions {
@@ -76,13 +80,31 @@ async function sippStep(target: { host: string; port: number }, opts: StepOption
   return r.rttPath === undefined ? { step } : { step, rttPath: r.rttPath };
 }
 
-/** Ramps SIPp's PUBLISH UAC against `target` (UDP) and returns every step run. */
+/**
+ * Ramps SIPp's PUBLISH UAC against `target` (UDP) and returns every step run. With `refineSteps`,
+ * the gap between the last clean step and the first one that was not is then halved that many
+ * times (to 1,000/s), so the reference's ceiling is not understated by the coarse grid.
+ */
 export async function sippRamp(target: { host: string; port: number }, opts: SippRampOptions): Promise<RawStep[]> {
   const steps: RawStep[] = [];
+  let clean = 0;
+  let failed: number | undefined;
   for (const rate of opts.ratesPerSec) {
     const { step } = await sippStep(target, { ...opts, ratePerSec: rate });
     steps.push(step);
-    if (!step.clean) break;
+    if (!step.clean) {
+      failed = rate;
+      break;
+    }
+    clean = rate;
+  }
+  for (let i = 0; i < (opts.refineSteps ?? 0) && failed !== undefined && clean > 0; i++) {
+    const rate = Math.round((clean + failed) / 2_000) * 1_000;
+    if (rate <= clean || rate >= failed) break;
+    const { step } = await sippStep(target, { ...opts, ratePerSec: rate });
+    steps.push(step);
+    if (step.clean) clean = rate;
+    else failed = rate;
   }
   return steps;
 }
@@ -126,8 +148,9 @@ export async function sippLatency(target: { host: string; port: number }, opts: 
   }
 }
 
-export function rawSippRamp(uas: SippUasHandle): Promise<RawStep[]> {
-  return sippRamp(uas, { ratesPerSec: RAW_RATES_PER_SEC, stepSec: RAW_STEP_SEC, peerPid: uas.pid, label: 'bench-raw' });
+/** The raw-SIPp reference: the ramp, then two halvings of its last gap. */
+export function rawSippRamp(uas: SippUasHandle, label = 'bench-raw'): Promise<RawStep[]> {
+  return sippRamp(uas, { ratesPerSec: RAW_RATES_PER_SEC, stepSec: RAW_STEP_SEC, peerPid: uas.pid, label, refineSteps: RAW_REFINE_STEPS });
 }
 
 /** The highest clean step's achieved rate (0 when none was clean). */

@@ -52,7 +52,7 @@ export class SipMwiSender implements MwiSender {
   async send(delivery: MwiDelivery): Promise<Outcome> {
     const startedAt = this.#opts.clock.now();
     try {
-      const body = encodeMessageSummary({ ...delivery.summary, account: delivery.summary.account ?? delivery.mailbox });
+      const body = encodeMessageSummary(delivery.summary, delivery.mailbox);
       if (delivery.route.mode === 'publish') {
         return await this.#publisher.publish({ aor: delivery.mailbox, target: this.#target(delivery.route.target), body, ...(delivery.hop ? { hop: delivery.hop } : {}) });
       }

@@ -101,8 +101,11 @@ function countsLine(cls: MessageClass, c: MessageCounts): string {
   return `${HEADER_NAMES[cls]}: ${c.new}/${c.old}${tail}`;
 }
 
-/** The body bytes, CRLF after every line; throws MwiError(BODY_INVALID) on bad counts or account. */
-export function encodeMessageSummary(s: MessageSummary): string {
+/**
+ * The body bytes, CRLF after every line; throws MwiError(BODY_INVALID) on bad counts or account.
+ * `defaultAccount` is the Message-Account when the summary names none (the sender passes the mailbox).
+ */
+export function encodeMessageSummary(s: MessageSummary, defaultAccount?: string): string {
   let classLines = '';
   let waiting = false;
   for (const cls of MESSAGE_CLASSES) {
@@ -112,11 +115,12 @@ export function encodeMessageSummary(s: MessageSummary): string {
     if (c.new > 0) waiting = true;
   }
   let body = `Messages-Waiting: ${waiting ? 'yes' : 'no'}\r\n`;
-  if (s.account !== undefined) {
-    if (typeof s.account !== 'string' || !isValidAccountUri(s.account)) {
+  const account = s.account ?? defaultAccount;
+  if (account !== undefined) {
+    if (typeof account !== 'string' || !isValidAccountUri(account)) {
       throw invalid('account', 'account must be a sip:, sips: or tel: URI of visible ASCII characters', { field: 'account' });
     }
-    body += `Message-Account: ${s.account}\r\n`;
+    body += `Message-Account: ${account}\r\n`;
   }
   return body + classLines;
 }

@@ -80,20 +80,21 @@ export class Publisher {
     let requests = 0;
     let recovered412 = false;
     let adopted423 = false;
-    const history: string[] = [];
+    /** What came before the final answer (a 412 or 423 answered by another request), for the reason. */
+    let history: string[] | undefined;
 
     for (;;) {
       const result = await this.#send(input, etag, expiresSec);
       requests++;
       const overload = result.kind === 'response' ? parseOverloadControl(result.header('Via')) : undefined;
-      const done = (extra: Partial<Outcome> & Pick<Outcome, 'kind' | 'reason' | 'cause'>): Outcome => ({
-        requests,
-        startedAt,
-        elapsedMs: clock.now() - startedAt,
-        ...(overload ? { overload } : {}),
-        ...extra,
-        reason: [...history, extra.reason].join(', then '),
-      });
+      const done = (outcome: Outcome): Outcome => {
+        outcome.requests = requests;
+        outcome.startedAt = startedAt;
+        outcome.elapsedMs = clock.now() - startedAt;
+        if (overload) outcome.overload = overload;
+        if (history !== undefined) outcome.reason = [...history, outcome.reason].join(', then ');
+        return outcome;
+      };
 
       if (result.kind === 'response') {
         const { status } = result;
@@ -102,7 +103,7 @@ export class Publisher {
           recovered412 = true;
           etag = undefined;
           await store.delete(key);
-          history.push(`${status} ${result.reason}`);
+          (history ??= []).push(`${status} ${result.reason}`);
           continue;
         }
         if (status === 423 && !adopted423) {
@@ -110,7 +111,7 @@ export class Publisher {
           if (Number.isInteger(min) && min > expiresSec && min <= MAX_MIN_EXPIRES_SEC) {
             adopted423 = true;
             expiresSec = min;
-            history.push(`${status} ${result.reason} (Min-Expires ${min})`);
+            (history ??= []).push(`${status} ${result.reason} (Min-Expires ${min})`);
             continue;
           }
         }
@@ -123,12 +124,14 @@ export class Publisher {
           const expiresAt = clock.now() + grantedExpiresSec * 1000;
           if (newEtag) await store.set(key, { etag: newEtag, expiresAt });
           else await store.delete(key); // RFC 3903 requires SIP-ETag in a 2xx; without it we can only start over next time
-          return done({ kind: 'delivered', status, cause: 'response', reason: `${status} ${result.reason}`.trim(), ...(newEtag ? { etag: newEtag } : {}), grantedExpiresSec, expiresAt });
+          const delivered: Outcome = { kind: 'delivered', status, cause: 'response', reason: `${status} ${result.reason}`.trim(), requests: 0, startedAt: 0, elapsedMs: 0, grantedExpiresSec, expiresAt };
+          if (newEtag) delivered.etag = newEtag;
+          return done(delivered);
         }
       }
       const c = classify('PUBLISH', result, this.#opts.transactionTimeoutMs);
       if (c.kind === 'permanent' && c.status === 412) await store.delete(key);
-      return done(c);
+      return done({ ...c, requests: 0, startedAt: 0, elapsedMs: 0 });
     }
   }
 }

@@ -34,6 +34,13 @@ describe('encodeMessageSummary', () => {
     assert.deepEqual(Buffer.from(body, 'utf8'), Buffer.from(RFC_EXAMPLE, 'ascii'));
   });
 
+  it('writes the default account (the mailbox) when the summary names none; the summary\'s own wins; a bad one is refused', () => {
+    const counts = { 'voice-message': { new: 1, old: 0 } };
+    assert.equal(encodeMessageSummary({ counts }, 'sip:100@pbx.test'), 'Messages-Waiting: yes\r\nMessage-Account: sip:100@pbx.test\r\nVoice-Message: 1/0\r\n');
+    assert.equal(encodeMessageSummary({ counts, account: 'sip:alice@vmail.test' }, 'sip:100@pbx.test'), 'Messages-Waiting: yes\r\nMessage-Account: sip:alice@vmail.test\r\nVoice-Message: 1/0\r\n');
+    assertBodyInvalid(() => encodeMessageSummary({ counts }, 'sip:100@pbx.test\r\nX: y'), 'account');
+  });
+
   it('says "no" without account or classes, still ending in CRLF', () => {
     assert.equal(encodeMessageSummary({ counts: {} }), 'Messages-Waiting: no\r\n');
   });
