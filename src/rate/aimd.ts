@@ -78,6 +78,13 @@ export const DRAINING_LATENCY_RATIO = 0.95;
 export const SLOW_START_EXIT_LATENCY_SHARE = 0.25;
 /** Longest echo of a decrease that is ignored, whatever the measured latency (timeouts report late). */
 export const MAX_RECOVERY_MS = 1_000;
+/**
+ * Fewest responses in a window for its mean latency to count as congestion. With fewer, one slow
+ * answer (or one stall of our own event loop) decides the mean: at a few requests per interval
+ * that cut the rate again and again (incident-replay: 263/s down to 5/s against a server doing
+ * 3,000/s). Timeouts, retransmissions and overload still count at any rate.
+ */
+export const MIN_LATENCY_SAMPLES = 10;
 
 export function capPerSec(s: RateSettings): number {
   return s.maxPerSec ?? s.ceilingPerSec;
@@ -153,7 +160,7 @@ export function congestionOf(w: WindowStats, baselineLatencyMs: number, s: RateS
   if (completed > 0 && w.retransmissions / completed > MAX_RETRANSMISSION_RATIO) return 'retransmissions';
   const mean = meanLatencyMs(w);
   // Relative to the baseline, so a far (WAN) server is not mistaken for a slow one.
-  if (mean !== undefined && mean > baselineLatencyMs + s.latencyTargetMs) return 'latency';
+  if (mean !== undefined && w.latencyCount >= MIN_LATENCY_SAMPLES && mean > baselineLatencyMs + s.latencyTargetMs) return 'latency';
   return undefined;
 }
 
@@ -183,11 +190,14 @@ export function nextRate(state: RateState, w: WindowStats, s: RateSettings): Rat
     const draining = (signal === 'latency' || signal === 'retransmissions') && shrinking;
     if (echo || draining) return { ...measured, ratePerSec: limit(st.ratePerSec) };
     // Below what the server just delivered, not only below our own rate: after a slow-start
-    // overshoot of several times the capacity, one decrease is enough to drain the queue.
+    // overshoot of several times the capacity, one decrease is enough to drain the queue. Only
+    // when the fleet used the rate: otherwise the goodput measured our demand, not the server
+    // (a window of few deliveries cut the rate to a fraction of what the server could take).
     const goodputPerSec = elapsedSec > 0 ? w.ok / elapsedSec : Infinity;
-    const ratePerSec = limit(Math.min(st.ratePerSec, goodputPerSec) * s.decreaseFactor);
+    const demandLimited = w.admitted < UTILIZATION_TO_GROW * st.ratePerSec * elapsedSec;
+    const ratePerSec = limit((demandLimited ? st.ratePerSec : Math.min(st.ratePerSec, goodputPerSec)) * s.decreaseFactor);
     const echoMs = Math.min(MAX_RECOVERY_MS, w.latencyMaxMs);
-    const capacityPerSec = Number.isFinite(goodputPerSec) ? Math.min(st.ratePerSec, goodputPerSec) : st.capacityPerSec;
+    const capacityPerSec = demandLimited ? st.ratePerSec : Number.isFinite(goodputPerSec) ? Math.min(st.ratePerSec, goodputPerSec) : st.capacityPerSec;
     return { ...measured, phase: 'avoidance', ratePerSec, ssthreshPerSec: ratePerSec, capacityPerSec, recoverUntilMs: nowMs + s.controlIntervalMs + echoMs };
   }
 

@@ -9,6 +9,7 @@ import {
   capPerSec,
   congestionOf,
   initialRateState,
+  MIN_LATENCY_SAMPLES,
   nextRate,
   PROBE_STEP_FRACTION,
   restartState,
@@ -90,6 +91,28 @@ describe('aimd nextRate', () => {
     const draining = nextRate({ ...base, lastLatencyMs: 300 }, slow(200), adaptive);
     assert.equal(draining.ratePerSec, 1000);
     assert.equal(draining.lastLatencyMs, 200);
+  });
+
+  it('a mean latency of fewer than MIN_LATENCY_SAMPLES answers is not congestion (one slow answer at a low rate)', () => {
+    const s: RateState = { ...initialRateState(adaptive), phase: 'avoidance', ratePerSec: 20, ssthreshPerSec: 20, baselineLatencyMs: 2 };
+    const few = (n: number): WindowStats => clean(s, T0 + 500, 500, { admitted: n, ok: n, latencySumMs: 400 * n, latencyCount: n, latencyMaxMs: 400 });
+    assert.equal(congestionOf(few(MIN_LATENCY_SAMPLES - 1), 2, adaptive), undefined);
+    assert.equal(congestionOf(few(MIN_LATENCY_SAMPLES), 2, adaptive), 'latency');
+    // Timeouts count at any rate.
+    assert.equal(congestionOf(clean(s, T0 + 500, 500, { admitted: 2, ok: 1, timeouts: 1, latencyCount: 1, latencySumMs: 2 }), 2, adaptive), 'timeout');
+  });
+
+  it('congestion in a window that did not use the rate decreases from the rate, not from the goodput (which measured our demand)', () => {
+    // Found in the incident replay: 263/s allowed, a handful of deliveries in a window with one
+    // slow answer, and the goodput-based decrease cut the rate to 26/s.
+    const s: RateState = { ...initialRateState(adaptive), phase: 'avoidance', ratePerSec: 1000, ssthreshPerSec: 1000, baselineLatencyMs: 2 };
+    const idleButSlow = clean(s, T0 + 500, 500, { admitted: 40, ok: 40, timeouts: 1 });
+    const after = nextRate(s, idleButSlow, adaptive);
+    assert.equal(after.ratePerSec, 700);
+    assert.equal(after.capacityPerSec, 1000, 'the capacity estimate is not the demand');
+    // A saturated window still decreases below what the server delivered (slow-start overshoot).
+    const saturated = clean(s, T0 + 500, 500, { ok: 200, timeouts: 1 });
+    assert.equal(nextRate(s, saturated, adaptive).ratePerSec, 400 * 0.7);
   });
 
   it('retransmissions above 0.5% of the answered requests are congestion', () => {
