@@ -21,12 +21,12 @@ import type { Clock } from '../clock.ts';
 import type { SipHop, SipLocator } from '../dns/types.ts';
 import { ErrorCodes, isMwiError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { SendFeedback, TargetGate } from '../rate/types.ts';
+import type { Permit, SendFeedback, TargetGate } from '../rate/types.ts';
 import { parseTarget, type SipTarget } from '../sip/target.ts';
 import type { ExplicitHop, TransportProtocol } from '../sip/transport/transport.ts';
 import { breakerEvidence, rateFeedback, type TimerSettings } from './evidence.ts';
 import type { Outcome } from './outcome.ts';
-import type { MwiDelivery, MwiSender, ProbeOutcome } from './sender.ts';
+import type { AdmitAnother, MwiDelivery, MwiSender, ProbeOutcome } from './sender.ts';
 
 export interface GuardSettings extends TimerSettings {
   defaultProtocol: TransportProtocol;
@@ -171,11 +171,22 @@ export class GuardedSender implements MwiSender {
         return deferred(stopped, at, at + this.#spread(Math.min(half, PAUSE_RECHECK_MS), half));
       }
       let outcome: Outcome;
+      // A further request of this delivery (after a 412 or 423) takes its own send slot: the
+      // server's limit counts requests. Those slots are held until the delivery ends.
+      const more: Permit[] = [];
+      const admitAnother: AdmitAnother = async () => {
+        const next = await this.#d.gate.admit(hop.key);
+        if (!next.ok) return { ok: false, reason: `${ErrorCodes.TARGET_HELD}: ${hop.key}: ${next.reason}`, retryAt: Math.max(next.retryAt, clock.now()) };
+        more.push(next.permit);
+        return { ok: true };
+      };
       try {
-        outcome = await this.#d.inner.send({ ...delivery, hop: explicitHop(hop) });
+        outcome = await this.#d.inner.send({ ...delivery, hop: explicitHop(hop), admitAnother });
       } catch (err) {
         admission.permit.release(undefined);
         throw err;
+      } finally {
+        for (const p of more) p.release(undefined);
       }
       const feedback = outcome.requests > 0 ? rateFeedback(outcome, hop.protocol, this.#d.settings) : undefined;
       admission.permit.release(feedback);

@@ -19,7 +19,16 @@ export interface MwiDelivery {
   route: DeliveryRoute;
   /** Send to this hop (RFC 3263 location chose it); without it the target URI's host is resolved by the transport. */
   hop?: ExplicitHop;
+  /**
+   * Asked before every further request of this delivery (the initial PUBLISH after a 412, the one
+   * after a 423): the rate is per request on the wire, not per delivery. Absent: no pacing (the
+   * CLI, tests of the sender alone). The GuardedSender gives one that takes a send slot of the hop.
+   */
+  admitAnother?: AdmitAnother;
 }
+
+/** A send slot for one more request of a delivery, or when to come back. */
+export type AdmitAnother = () => Promise<{ ok: true } | { ok: false; reason: string; retryAt: number }>;
 
 export interface ProbeOutcome {
   up: boolean;

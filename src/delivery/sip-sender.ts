@@ -54,7 +54,13 @@ export class SipMwiSender implements MwiSender {
     try {
       const body = encodeMessageSummary(delivery.summary, delivery.mailbox);
       if (delivery.route.mode === 'publish') {
-        return await this.#publisher.publish({ aor: delivery.mailbox, target: this.#target(delivery.route.target), body, ...(delivery.hop ? { hop: delivery.hop } : {}) });
+        return await this.#publisher.publish({
+          aor: delivery.mailbox,
+          target: this.#target(delivery.route.target),
+          body,
+          ...(delivery.hop ? { hop: delivery.hop } : {}),
+          ...(delivery.admitAnother ? { admitAnother: delivery.admitAnother } : {}),
+        });
       }
       return await this.#notifier.notify({ aor: delivery.mailbox, contact: this.#target(delivery.route.contact), body, ...(delivery.hop ? { hop: delivery.hop } : {}) });
     } catch (err) {

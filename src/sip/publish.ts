@@ -7,6 +7,7 @@
  */
 import type { Clock } from '../clock.ts';
 import type { Outcome } from '../delivery/outcome.ts';
+import type { AdmitAnother } from '../delivery/sender.ts';
 import { classify } from './classify.ts';
 import type { PublicationStore } from './publication-store.ts';
 import { SerialPerKey } from './serial-per-key.ts';
@@ -33,6 +34,8 @@ export interface PublishInput {
   body: string;
   /** Where to send (RFC 3263 chose it); without it the target URI's host is resolved by the transport. */
   hop?: ExplicitHop;
+  /** Asked before each request after the first (MwiDelivery.admitAnother). */
+  admitAnother?: AdmitAnother;
 }
 
 const MAX_MIN_EXPIRES_SEC = 86_400 * 7;
@@ -70,6 +73,14 @@ export class Publisher {
     });
   }
 
+  /** undefined when the next request may go; else the deferred outcome (nothing more sent, no attempt used). */
+  async #admitAnother(input: PublishInput): Promise<Outcome | undefined> {
+    if (input.admitAnother === undefined) return undefined;
+    const slot = await input.admitAnother();
+    if (slot.ok) return undefined;
+    return { kind: 'deferred', cause: 'response', reason: `no send slot for the next request: ${slot.reason}`, retryAt: slot.retryAt, requests: 0, startedAt: 0, elapsedMs: 0 };
+  }
+
   async #publishNow(key: string, input: PublishInput): Promise<Outcome> {
     const { clock, store } = this.#opts;
     const startedAt = clock.now();
@@ -104,6 +115,8 @@ export class Publisher {
           etag = undefined;
           await store.delete(key);
           (history ??= []).push(`${status} ${result.reason}`);
+          const refused = await this.#admitAnother(input);
+          if (refused) return done(refused);
           continue;
         }
         if (status === 423 && !adopted423) {
@@ -112,6 +125,8 @@ export class Publisher {
             adopted423 = true;
             expiresSec = min;
             (history ??= []).push(`${status} ${result.reason} (Min-Expires ${min})`);
+            const refused = await this.#admitAnother(input);
+            if (refused) return done(refused);
             continue;
           }
         }

@@ -134,6 +134,25 @@ describe('GuardedSender: the protections every PUBLISH passes', () => {
     assert.deepEqual(breakers.evidence, [['udp:10.0.0.1:5060', { ok: true }]]);
   });
 
+  it('gives the inner sender admitAnother: each further request takes a send slot of the same hop, released when the delivery ends', async () => {
+    const { sender, inner, gate } = setup([hop('10.0.0.1')]);
+    const answers: Array<{ ok: boolean; reason?: string }> = [];
+    inner.send = async (d: MwiDelivery): Promise<Outcome> => {
+      assert.ok(d.admitAnother, 'the inner sender can ask for another slot');
+      answers.push(await d.admitAnother());
+      assert.equal(gate.feedback.length, 0, 'slots are held while the delivery goes on');
+      gate.refuse = { reason: 'no send slot within 2000 ms (rate limited)', retryAt: inner.clock.now() + 700 };
+      const second = await d.admitAnother();
+      answers.push(second.ok ? { ok: true } : { ok: false, reason: second.reason });
+      gate.refuse = undefined;
+      return { kind: 'delivered', cause: 'response', reason: '412, then 200 OK', status: 200, requests: 2, startedAt: inner.clock.now(), elapsedMs: 20 };
+    };
+    assert.equal((await sender.send(delivery)).kind, 'delivered');
+    assert.deepEqual(answers, [{ ok: true }, { ok: false, reason: 'MWI_TARGET_HELD: udp:10.0.0.1:5060: no send slot within 2000 ms (rate limited)' }]);
+    // The delivery's own slot carries the feedback; the extra one is released without.
+    assert.deepEqual(gate.feedback.map(([id, f]) => [id, f === undefined]), [['udp:10.0.0.1:5060', true], ['udp:10.0.0.1:5060', false]]);
+  });
+
   it('moves to the next hop after a timeout (failure evidence for the first)', async () => {
     const { sender, inner, breakers, gate } = setup([hop('10.0.0.1'), hop('10.0.0.2')], {
       '10.0.0.1': { kind: 'retryable', cause: 'timeout', reason: 'no final response within 4000 ms', elapsedMs: 4000 },

@@ -117,6 +117,43 @@ describe('Publisher (RFC 3903 state machine)', () => {
     assert.equal(await store.get(publicationKey(target, aor)), undefined);
   });
 
+  it('asks admitAnother before the request that follows a 412 or a 423 (the rate is per request); refused: deferred, nothing more sent', async () => {
+    // Found by the outage test: after Kamailio resumed, the PUBLISHes it had queued while hung
+    // changed the ETags, every next modify got a 412, and the initial PUBLISHes that followed
+    // went out without a send slot: 205-217 PUBLISH/s at the server against a limit of 200.
+    const asked: string[] = [];
+    const ok = setup([
+      { status: 200, headers: { 'SIP-ETag': 'a1', Expires: '3600' } },
+      { status: 412, reason: 'Conditional Request Failed' },
+      { status: 200, headers: { 'SIP-ETag': 'b1', Expires: '3600' } },
+      { status: 423, headers: { 'Min-Expires': '7200' } },
+      { status: 200, headers: { 'SIP-ETag': 'c1', Expires: '7200' } },
+    ]);
+    const admitAnother = () => {
+      asked.push(`after ${ok.sent.length}`);
+      return Promise.resolve({ ok: true } as const);
+    };
+    await ok.publisher.publish({ aor, target, body, admitAnother });
+    assert.deepEqual(asked, [], 'the first request of a delivery is the caller\'s');
+    assert.equal((await ok.publisher.publish({ aor, target, body, admitAnother })).kind, 'delivered');
+    assert.equal((await ok.publisher.publish({ aor, target, body, admitAnother })).kind, 'delivered');
+    assert.deepEqual(asked, ['after 2', 'after 4']);
+
+    const refused = setup([
+      { status: 200, headers: { 'SIP-ETag': 'a1', Expires: '3600' } },
+      { status: 412, reason: 'Conditional Request Failed' },
+    ]);
+    await refused.publisher.publish({ aor, target, body });
+    const retryAt = refused.clock.now() + 1_500;
+    const out = await refused.publisher.publish({ aor, target, body, admitAnother: () => Promise.resolve({ ok: false, reason: 'paced', retryAt }) });
+    assert.equal(refused.sent.length, 2, 'no initial PUBLISH without a slot');
+    assert.equal(out.kind, 'deferred');
+    assert.equal(out.retryAt, retryAt);
+    assert.equal(out.requests, 1);
+    assert.match(out.reason, /^412 .*, then no send slot for the next request: paced$/);
+    assert.equal(await refused.store.get(publicationKey(target, aor)), undefined, 'the ETag is gone: the next attempt is an initial PUBLISH');
+  });
+
   it('adopts Min-Expires from a 423 exactly once', async () => {
     const { publisher, sent } = setup([
       { status: 423, headers: { 'Min-Expires': '7200' } },
