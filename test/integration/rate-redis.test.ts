@@ -226,7 +226,16 @@ describe('fleet-wide rate limits in Redis (four workers)', { timeout: 120_000 },
     const decreasedAfter = firstDecreaseAtMs === undefined ? 'never' : `${firstDecreaseAtMs - start} ms`;
     const detail = `from ${steadyFromMs - start} ms: allowed mean ${Math.round(meanAllowed)}/s [${allowed.map(Math.round).join(' ')}], admitted ${Math.round(steadyPerSec)}/s, first decrease after ${decreasedAfter}, server: ${JSON.stringify(server.stats)}`;
     t.diagnostic(detail);
-    assert.ok(firstDecreaseAtMs !== undefined && firstDecreaseAtMs - start <= 5_000, `the controller found the capacity within 5 s: ${detail}`);
+    // The controller can only react once the fleet sends more than the server takes; a loaded
+    // machine delays that overshoot (CI: the callers reached it after 6 s), so the reaction is
+    // timed from it: the first 250 ms in which grants ran 10% above the capacity.
+    const overshootAtMs = grants
+      .map((g) => g.atMs)
+      .sort((a, b) => a - b)
+      .find((at) => grantedBetween(grants, at - 250, at) * 4 > 1.1 * capacityPerSec);
+    assert.ok(overshootAtMs !== undefined, `the fleet never sent above the capacity: ${detail}`);
+    assert.ok(firstDecreaseAtMs !== undefined && firstDecreaseAtMs - overshootAtMs <= 3_000, `the controller reacted within 3 s of the overshoot (at ${overshootAtMs - start} ms): ${detail}`);
+    assert.ok(firstDecreaseAtMs - start <= 8_000, `the controller found the capacity within 8 s: ${detail}`);
     assert.ok(meanAllowed >= 0.6 * capacityPerSec && meanAllowed <= 1.2 * capacityPerSec, detail);
     assert.ok(steadyPerSec >= 0.85 * capacityPerSec, detail);
     assert.equal(server.stats.timeouts, 0, detail);
