@@ -174,11 +174,23 @@ export class GuardedSender implements MwiSender {
       // A further request of this delivery (after a 412 or 423) takes its own send slot: the
       // server's limit counts requests. Those slots are held until the delivery ends.
       const more: Permit[] = [];
+      // It waits longer than a first request would (up to one transaction timeout): refused, the
+      // delivery ends deferred after a 412 that already dropped the server's ETag.
       const admitAnother: AdmitAnother = async () => {
-        const next = await this.#d.gate.admit(hop.key);
-        if (!next.ok) return { ok: false, reason: `${ErrorCodes.TARGET_HELD}: ${hop.key}: ${next.reason}`, retryAt: Math.max(next.retryAt, clock.now()) };
-        more.push(next.permit);
-        return { ok: true };
+        const deadline = clock.now() + this.#d.settings.transactionTimeoutMs;
+        for (;;) {
+          const askedAt = clock.now();
+          const next = await this.#d.gate.admit(hop.key);
+          if (next.ok) {
+            more.push(next.permit);
+            return { ok: true };
+          }
+          const at = clock.now();
+          // Paced: ask again while the deadline allows. Held, closed or stopped: no point waiting here.
+          if (at <= askedAt || at >= deadline || next.retryAt >= deadline || this.#stoppedSince(target.uri, hop) !== undefined) {
+            return { ok: false, reason: `${ErrorCodes.TARGET_HELD}: ${hop.key}: ${next.reason}`, retryAt: Math.max(next.retryAt, at) };
+          }
+        }
       };
       try {
         outcome = await this.#d.inner.send({ ...delivery, hop: explicitHop(hop), admitAnother });

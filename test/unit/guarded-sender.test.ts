@@ -153,6 +153,33 @@ describe('GuardedSender: the protections every PUBLISH passes', () => {
     assert.deepEqual(gate.feedback.map(([id, f]) => [id, f === undefined]), [['udp:10.0.0.1:5060', true], ['udp:10.0.0.1:5060', false]]);
   });
 
+  it('admitAnother asks again while a paced hop refuses after waiting, up to one transaction timeout', async () => {
+    const { sender, inner, gate, clock } = setup([hop('10.0.0.1')]);
+    const admit = gate.admit.bind(gate);
+    let calls = 0;
+    let paced = 0;
+    gate.admit = (id: string) => {
+      calls++;
+      if (calls >= 2 && calls <= 1 + paced) {
+        clock.advance(1_500); // waited rate.maxWaitMs in the queue, then refused
+        return Promise.resolve({ ok: false, reason: 'no send slot within 1500 ms (rate limited)', retryAt: clock.now() + 100 });
+      }
+      return admit(id);
+    };
+    const answers: boolean[] = [];
+    inner.send = async (d: MwiDelivery): Promise<Outcome> => {
+      paced = 1; // once: granted on the next try
+      answers.push((await d.admitAnother?.())?.ok ?? false);
+      calls = 1;
+      paced = 10; // for longer than SETTINGS.transactionTimeoutMs: refused
+      answers.push((await d.admitAnother?.())?.ok ?? false);
+      return { kind: 'delivered', cause: 'response', reason: '200 OK', status: 200, requests: 1, startedAt: clock.now(), elapsedMs: 1 };
+    };
+    await sender.send(delivery);
+    assert.deepEqual(answers, [true, false]);
+    assert.ok(calls <= 2 + Math.ceil(SETTINGS.transactionTimeoutMs / 1_500), `${calls} tries`);
+  });
+
   it('moves to the next hop after a timeout (failure evidence for the first)', async () => {
     const { sender, inner, breakers, gate } = setup([hop('10.0.0.1'), hop('10.0.0.2')], {
       '10.0.0.1': { kind: 'retryable', cause: 'timeout', reason: 'no final response within 4000 ms', elapsedMs: 4000 },
