@@ -173,7 +173,7 @@ export class GuardedSender implements MwiSender {
       let outcome: Outcome;
       // A further request of this delivery (after a 412 or 423) takes its own send slot: the
       // server's limit counts requests. Those slots are held until the delivery ends.
-      const more: Permit[] = [];
+      let more: Permit[] | undefined;
       // It waits longer than a first request would (up to one transaction timeout): refused, the
       // delivery ends deferred after a 412 that already dropped the server's ETag.
       const admitAnother: AdmitAnother = async () => {
@@ -182,7 +182,7 @@ export class GuardedSender implements MwiSender {
           const askedAt = clock.now();
           const next = await this.#d.gate.admit(hop.key);
           if (next.ok) {
-            more.push(next.permit);
+            (more ??= []).push(next.permit);
             return { ok: true };
           }
           const at = clock.now();
@@ -198,7 +198,7 @@ export class GuardedSender implements MwiSender {
         admission.permit.release(undefined);
         throw err;
       } finally {
-        for (const p of more) p.release(undefined);
+        if (more !== undefined) for (const p of more) p.release(undefined);
       }
       const feedback = outcome.requests > 0 ? rateFeedback(outcome, hop.protocol, this.#d.settings) : undefined;
       admission.permit.release(feedback);

@@ -189,12 +189,24 @@ function groupAlive(pgid: number): boolean {
   } catch {
     return false;
   }
+  const live = liveProcesses();
+  return live === undefined || live.some((p) => p.pgrp === pgid);
+}
+
+/** Pids of the live (non-zombie) children of `pid`, from /proc (empty where there is none). */
+export function childPids(pid: number): number[] {
+  return (liveProcesses() ?? []).filter((p) => p.ppid === pid).map((p) => p.pid);
+}
+
+/** Every non-zombie process with its parent and group, from /proc; undefined without /proc. */
+function liveProcesses(): Array<{ pid: number; ppid: number; pgrp: number }> | undefined {
   let entries: string[];
   try {
     entries = fs.readdirSync('/proc');
   } catch {
-    return true;
+    return undefined;
   }
+  const out: Array<{ pid: number; ppid: number; pgrp: number }> = [];
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
     let stat: string;
@@ -205,30 +217,7 @@ function groupAlive(pgid: number): boolean {
     }
     // "pid (comm) state ppid pgrp ...": comm may contain spaces and parentheses.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[2]) === pgid && fields[0] !== 'Z') return true;
-  }
-  return false;
-}
-
-/** Pids of the live (non-zombie) children of `pid`, from /proc (empty where there is none). */
-export function childPids(pid: number): number[] {
-  let entries: string[];
-  try {
-    entries = fs.readdirSync('/proc');
-  } catch {
-    return [];
-  }
-  const out: number[] = [];
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue; // exited meanwhile
-    }
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[1]) === pid && fields[0] !== 'Z') out.push(Number(entry));
+    if (fields[0] !== 'Z') out.push({ pid: Number(entry), ppid: Number(fields[1]), pgrp: Number(fields[2]) });
   }
   return out;
 }
