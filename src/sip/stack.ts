@@ -139,7 +139,7 @@ export class SipStack {
         const facts = adapter.nextFacts;
         adapter.nextFacts = undefined;
         return transport.send(message, hops.size === 0 ? undefined : hops.get(peekCallId(message)), facts).catch((err: unknown) => {
-          const branch = /;branch=([^;\r\n]+)/.exec(message)?.[1];
+          const branch = facts?.branch ?? /;branch=([^;\r\n]+)/.exec(message)?.[1];
           if (branch) errors.set(branch, err);
           throw err;
         });
