@@ -1,9 +1,10 @@
 /**
  * The drain job: delivers the latest state of due dirty mailboxes until none is due (or its run
  * time is up). It takes permits first, then leases that many due mailboxes with takeDue (which
- * reads their desired state in the same call), so at most delivery.concurrency deliveries are in
- * flight per process and no leased mailbox waits. Each mailbox: send its desired state, let the
- * outcome policy decide, record that (one store call). A newer update accepted during a delivery leaves the mailbox dirty and due
+ * reads their desired state and ETag in the same call), so at most delivery.concurrency deliveries
+ * are in flight per process and no leased mailbox waits. Each mailbox: send its desired state
+ * (continuing the publication whose ETag came with the lease), let the outcome policy decide,
+ * record that with the new ETag (one store call). A newer update accepted during a delivery leaves the mailbox dirty and due
  * now, so this loop (or the next drain) sends exactly one follow-up with the latest state.
  *
  * Depends on seams only (store, sender, policy, clock, permits). A store outage stops the job
@@ -154,7 +155,8 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
     let outcome: Outcome;
     const sendStartedAt = clock.now();
     try {
-      outcome = await sender.send({ mailbox, summary: desired.summary, route: desired.route });
+      // The ETag comes with the lease and goes back with the outcome (recordDelivered): the sender's own store is not used.
+      outcome = await sender.send(record.publication === undefined ? { mailbox, summary: desired.summary, route: desired.route } : { mailbox, summary: desired.summary, route: desired.route, publication: record.publication });
     } catch (err) {
       // A sender bug must not wedge the mailbox in a lease loop: record it as a retryable failure.
       log.error({ err, mailbox, target: routeTarget(desired.route) }, 'sender threw instead of returning an outcome');
@@ -162,7 +164,7 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
     }
     report.requests += outcome.requests;
     const decision = decide({ outcome, previousAttempts: record.attempts ?? 0, now: clock.now(), random }, settings);
-    const result = await whileLeased(() => recordDecision(store, { mailbox, version: desired.version, summary: desired.summary }, outcome, decision), leaseEndsAt);
+    const result = await whileLeased(() => recordDecision(store, { mailbox, version: desired.version, summary: desired.summary, route: desired.route }, outcome, decision), leaseEndsAt);
     switch (decision.kind) {
       case 'delivered':
         report.delivered++;

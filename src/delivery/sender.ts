@@ -25,6 +25,20 @@ export interface MwiDelivery {
    * CLI, tests of the sender alone). The GuardedSender gives one that takes a send slot of the hop.
    */
   admitAnother?: AdmitAnother;
+  /**
+   * PUBLISH: the entity tag of this mailbox's publication at route.target as the caller recorded
+   * it, read together with the delivery (null: the caller holds none). When given, the sender uses
+   * it instead of its own PublicationStore and writes nothing there: the caller records
+   * outcome.etag / expiresAt itself, in the same write as the delivered state. Absent: the
+   * sender's PublicationStore keeps the ETag (the CLI, records written before the caller kept one).
+   */
+  publication?: KnownPublication | null;
+}
+
+/** An entity tag the presence server granted, and when that grant lapses (ms since epoch). */
+export interface KnownPublication {
+  etag: string;
+  expiresAt: number;
 }
 
 /** A send slot for one more request of a delivery, or when to come back. */

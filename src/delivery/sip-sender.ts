@@ -60,6 +60,7 @@ export class SipMwiSender implements MwiSender {
           body,
           ...(delivery.hop ? { hop: delivery.hop } : {}),
           ...(delivery.admitAnother ? { admitAnother: delivery.admitAnother } : {}),
+          ...(delivery.publication === undefined ? {} : { publication: delivery.publication }),
         });
       }
       return await this.#notifier.notify({ aor: delivery.mailbox, contact: this.#target(delivery.route.contact), body, ...(delivery.hop ? { hop: delivery.hop } : {}) });

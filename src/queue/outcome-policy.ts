@@ -18,6 +18,7 @@
  *                   throttled per target (config-error-log.ts).
  */
 import type { Outcome } from '../delivery/outcome.ts';
+import type { DeliveryRoute } from '../delivery/sender.ts';
 import type { MessageSummary } from '../mwi/message-summary.ts';
 import type { AttemptResult, DeliveredResult, ParkResult } from '../store/mailbox-state.ts';
 
@@ -105,16 +106,18 @@ export function decide(input: DecideInput, s: RetrySettings): Decision {
 
 /** The store writes a decision needs (RedisMailboxStore has them). */
 export interface OutcomeStore {
-  recordDelivered(mailbox: string, version: number, summary: MessageSummary, outcome: Outcome): Promise<DeliveredResult>;
+  /** `etagTarget`: the target URI that granted outcome.etag (stored with it for the next delivery). */
+  recordDelivered(mailbox: string, version: number, summary: MessageSummary, outcome: Outcome, etagTarget?: string): Promise<DeliveredResult>;
   recordAttempt(mailbox: string, outcome: Outcome, opts?: { retryAt?: number; countAttempt?: boolean }): Promise<AttemptResult>;
   park(mailbox: string, version: number, outcome: Outcome): Promise<ParkResult>;
 }
 
-/** What was attempted: the mailbox and the desired state (version, summary) that was sent. */
+/** What was attempted: the mailbox and the desired state (version, summary, route) that was sent. */
 export interface Attempted {
   mailbox: string;
   version: number;
   summary: MessageSummary;
+  route?: DeliveryRoute;
 }
 
 export type RecordResult = DeliveredResult | AttemptResult | ParkResult;
@@ -123,7 +126,7 @@ export type RecordResult = DeliveredResult | AttemptResult | ParkResult;
 export function recordDecision(store: OutcomeStore, attempted: Attempted, outcome: Outcome, decision: Decision): Promise<RecordResult> {
   switch (decision.kind) {
     case 'delivered':
-      return store.recordDelivered(attempted.mailbox, attempted.version, attempted.summary, outcome);
+      return store.recordDelivered(attempted.mailbox, attempted.version, attempted.summary, outcome, attempted.route?.mode === 'publish' ? attempted.route.target : undefined);
     case 'retry':
     case 'config-error':
       return store.recordAttempt(attempted.mailbox, outcome, { retryAt: decision.retryAt });

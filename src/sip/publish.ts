@@ -4,12 +4,14 @@
  * body again (never a bodiless refresh: Kamailio then sends phones an empty NOTIFY).
  * One PUBLISH in flight per mailbox and target; 412 drops the ETag and sends exactly one initial
  * PUBLISH; 423 adopts Min-Expires once; everything else is classified once.
+ * The ETag comes from the PublicationStore, or from the caller (input.publication): the queue
+ * keeps it in the mailbox's record and stores the outcome's ETag with the delivered state.
  */
 import type { Clock } from '../clock.ts';
 import type { Outcome } from '../delivery/outcome.ts';
 import type { AdmitAnother } from '../delivery/sender.ts';
 import { classify } from './classify.ts';
-import type { PublicationStore } from './publication-store.ts';
+import type { Publication, PublicationStore } from './publication-store.ts';
 import { SerialPerKey } from './serial-per-key.ts';
 import type { SipRequester, SipResult } from './stack.ts';
 import { parseOverloadControl } from './overload-control.ts';
@@ -36,6 +38,8 @@ export interface PublishInput {
   hop?: ExplicitHop;
   /** Asked before each request after the first (MwiDelivery.admitAnother). */
   admitAnother?: AdmitAnother;
+  /** The caller's record of the publication (MwiDelivery.publication): used instead of the store, which is then neither read nor written. */
+  publication?: Publication | null;
 }
 
 const MAX_MIN_EXPIRES_SEC = 86_400 * 7;
@@ -82,9 +86,11 @@ export class Publisher {
   }
 
   async #publishNow(key: string, input: PublishInput): Promise<Outcome> {
-    const { clock, store } = this.#opts;
+    const { clock } = this.#opts;
+    // The caller keeps the publication (it records the outcome's ETag itself): no store at all.
+    const store = input.publication === undefined ? this.#opts.store : undefined;
     const startedAt = clock.now();
-    const current = await store.get(key);
+    const current = store ? await store.get(key) : (input.publication ?? undefined);
     // A lapsed publication is gone at the server: start again with an initial PUBLISH.
     let etag = current && current.expiresAt > startedAt ? current.etag : undefined;
     let expiresSec = this.#opts.expiresSec;
@@ -113,7 +119,7 @@ export class Publisher {
           // RFC 3903 6: never retry the same request; the ETag is gone, so publish afresh once.
           recovered412 = true;
           etag = undefined;
-          await store.delete(key);
+          await store?.delete(key);
           (history ??= []).push(`${status} ${result.reason}`);
           const refused = await this.#admitAnother(input);
           if (refused) return done(refused);
@@ -137,15 +143,17 @@ export class Publisher {
           const granted = Number.parseInt(result.header('Expires') ?? '', 10);
           const grantedExpiresSec = Number.isInteger(granted) && granted > 0 ? Math.min(granted, expiresSec) : expiresSec;
           const expiresAt = clock.now() + grantedExpiresSec * 1000;
-          if (newEtag) await store.set(key, { etag: newEtag, expiresAt });
-          else await store.delete(key); // RFC 3903 requires SIP-ETag in a 2xx; without it we can only start over next time
+          if (store) {
+            if (newEtag) await store.set(key, { etag: newEtag, expiresAt });
+            else await store.delete(key); // RFC 3903 requires SIP-ETag in a 2xx; without it we can only start over next time
+          }
           const delivered: Outcome = { kind: 'delivered', status, cause: 'response', reason: `${status} ${result.reason}`.trim(), requests: 0, startedAt: 0, elapsedMs: 0, grantedExpiresSec, expiresAt };
           if (newEtag) delivered.etag = newEtag;
           return done(delivered);
         }
       }
       const c = classify('PUBLISH', result, this.#opts.transactionTimeoutMs);
-      if (c.kind === 'permanent' && c.status === 412) await store.delete(key);
+      if (c.kind === 'permanent' && c.status === 412) await store?.delete(key);
       return done({ ...c, requests: 0, startedAt: 0, elapsedMs: 0 });
     }
   }

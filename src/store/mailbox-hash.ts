@@ -3,7 +3,7 @@
  * scripts in ./lua write these same literal names. Versions and times are decimal strings,
  * written by TypeScript and never re-formatted in Lua (Lua 5.1's tostring keeps only 14 significant digits).
  */
-import type { DeliveryRoute } from '../delivery/sender.ts';
+import type { DeliveryRoute, KnownPublication } from '../delivery/sender.ts';
 import type { Outcome, OutcomeKind } from '../delivery/outcome.ts';
 import type { MessageSummary } from '../mwi/message-summary.ts';
 import type { DueMailbox, LastOutcome, MailboxRecord, MailboxScreen, MailboxView } from './mailbox-state.ts';
@@ -19,6 +19,8 @@ export const MAILBOX_FIELDS = {
   deliveredAt: 'xat',
   etag: 'etag',
   expiresAt: 'exp',
+  /** The route target (URI) that granted etag: another target's ETag is never sent in SIP-If-Match. */
+  etagTarget: 'et',
   lastAttemptAt: 'la',
   /** JSON LastOutcome. */
   lastOutcome: 'lo',
@@ -86,8 +88,22 @@ export function decodeMailboxHash(mailbox: string, h: Record<string, string>): M
 
 type Field = string | null | undefined;
 
-/** A leased mailbox from the take-dirty script's reply (dv, ds, na; nil -> absent). */
-export function decodeDueMailbox(mailbox: string, dv: Field, ds: Field, na: Field): DueMailbox {
+/**
+ * The publication a PUBLISH of `route` may continue: the recorded ETag when `et` names the route's
+ * target; null when the record names another target, or none, or the delivery is a NOTIFY;
+ * undefined when nothing records the target (written before `et` existed): the sender's own
+ * PublicationStore then holds it.
+ */
+function publicationFor(route: DeliveryRoute, etag: Field, exp: Field, et: Field): KnownPublication | null | undefined {
+  if (route.mode !== 'publish') return null;
+  if (typeof et !== 'string' || et === '') return typeof etag === 'string' && etag !== '' ? undefined : null;
+  const expiresAt = num(exp ?? undefined);
+  if (et !== route.target || typeof etag !== 'string' || etag === '' || expiresAt === undefined) return null;
+  return { etag, expiresAt };
+}
+
+/** A leased mailbox from the take-dirty script's reply (dv, ds, na, etag, exp, et; nil -> absent). */
+export function decodeDueMailbox(mailbox: string, dv: Field, ds: Field, na: Field, etag: Field = null, exp: Field = null, et: Field = null): DueMailbox {
   const due: DueMailbox = { mailbox };
   const version = num(dv ?? undefined);
   if (version !== undefined && typeof ds === 'string') {
@@ -95,6 +111,8 @@ export function decodeDueMailbox(mailbox: string, dv: Field, ds: Field, na: Fiel
     try {
       const { summary, route } = JSON.parse(ds) as DesiredState;
       due.desired = { summary, route, version };
+      const publication = publicationFor(route, etag, exp, et);
+      if (publication !== undefined) due.publication = publication;
     } catch (err) {
       due.unreadable = { version, reason: `stored desired state is not valid JSON: ${err instanceof Error ? err.message : String(err)}` };
     }

@@ -2,7 +2,7 @@
  * MWI is state, not events: per mailbox the store keeps the newest desired summary (by ordering
  * key) and what was last delivered. A mailbox is dirty while desired.version > delivered.version.
  */
-import type { DeliveryRoute } from '../delivery/sender.ts';
+import type { DeliveryRoute, KnownPublication } from '../delivery/sender.ts';
 import type { OutcomeKind } from '../delivery/outcome.ts';
 import type { MessageSummary } from '../mwi/message-summary.ts';
 
@@ -48,6 +48,12 @@ export interface DueMailbox {
   desired?: { summary: MessageSummary; route: DeliveryRoute; version: number };
   /** Failed attempts since the last delivery (absent when none). */
   attempts?: number;
+  /**
+   * The publication a PUBLISH of `desired` continues (MwiDelivery.publication): the ETag the last
+   * recorded delivery to the same target was granted, null when there is none to continue;
+   * absent when the record does not say which target granted its ETag (an older record).
+   */
+  publication?: KnownPublication | null;
   /**
    * The stored desired state could not be read (not valid JSON; only a hand edit or corruption
    * makes that): nothing can be sent for `version` until a newer update replaces it.

@@ -5,8 +5,9 @@
  * recordDelivered() calls of one event-loop turn share one script call (micro-batch.ts); each
  * mailbox in it is still recorded, and answered, on its own.
  *
- * Delivery loop this supports: takeDue() leases due mailboxes with their desired state, the deliverer
- * sends desired.summary, then recordDelivered(desired.version), recordAttempt() (retry later) or
+ * Delivery loop this supports: takeDue() leases due mailboxes with their desired state and the
+ * ETag to continue, the deliverer sends desired.summary, then recordDelivered(desired.version,
+ * with the new ETag and its target), recordAttempt() (retry later) or
  * park() (permanent failure). A crash in between loses nothing: the mailbox stays dirty and is
  * due again when its lease ends.
  */
@@ -66,8 +67,8 @@ const DEFAULT_MAX_BATCH_UPDATES = 1000;
  * (micro-batch.ts). A recordDelivered of 256 mailboxes runs about 1 ms in Redis.
  */
 const MAX_CALLS_PER_SCRIPT = 256;
-/** The 9 arguments of one mailbox in the record-delivered script (lua/record-delivered.ts). */
-type DeliveredArgs = readonly [string, string, string, string, string, string, string, string, string];
+/** The 10 arguments of one mailbox in the record-delivered script (lua/record-delivered.ts). */
+type DeliveredArgs = readonly [string, string, string, string, string, string, string, string, string, string];
 
 function assertPositiveInteger(n: unknown, name: string): asserts n is number {
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n <= 0) throw new RangeError(`${name} must be a positive integer, got ${String(n)}`);
@@ -227,7 +228,7 @@ export class RedisMailboxStore {
     const now = this.#clock.now();
     const reply = (await this.#run('takeDirty', [this.#keys.dirty(), String(now), String(now + leaseMs), String(limit), this.#keys.mailbox('')])) as Array<string | null>;
     const due: DueMailbox[] = [];
-    for (let i = 0; i + 3 < reply.length; i += 4) due.push(decodeDueMailbox(String(reply[i]), reply[i + 1], reply[i + 2], reply[i + 3]));
+    for (let i = 0; i + 6 < reply.length; i += 7) due.push(decodeDueMailbox(String(reply[i]), reply[i + 1], reply[i + 2], reply[i + 3], reply[i + 4], reply[i + 5], reply[i + 6]));
     return due;
   }
 
@@ -288,8 +289,10 @@ export class RedisMailboxStore {
   /**
    * Records that `version` (with `summary`) was delivered. Clears the dirty mark only if
    * `version` is still the desired version; a newer accepted state keeps the mailbox dirty.
+   * The outcome's ETag and expiry are stored with it, and `etagTarget` (the route's target URI)
+   * as the target that granted them: takeDue hands them to the next delivery to that target.
    */
-  async recordDelivered(mailbox: string, version: number, summary: MessageSummary, outcome: Outcome): Promise<DeliveredResult> {
+  async recordDelivered(mailbox: string, version: number, summary: MessageSummary, outcome: Outcome, etagTarget = ''): Promise<DeliveredResult> {
     assertMailbox(mailbox);
     assertVersion(version);
     assertSummary(summary);
@@ -305,6 +308,7 @@ export class RedisMailboxStore {
       hasEtag ? (outcome.etag ?? '') : '',
       hasEtag ? String(outcome.expiresAt) : '',
       String(this.#clock.now()),
+      hasEtag ? etagTarget : '',
     ];
     // The records of one event-loop turn go to Redis as one script call; each is applied on its own.
     return this.#delivered.call({ key: this.#keys.mailbox(mailbox), args });

@@ -258,6 +258,33 @@ describe('RedisMailboxStore', { timeout: 120_000 }, () => {
     await assert.rejects(store.recordAttempt(m, delivered(startedAt)), RangeError);
   });
 
+  it('takeDue hands out the ETag recorded with the target that granted it; another target, a NOTIFY or none get null, a record without a target undefined', async () => {
+    const { store, clock, keys } = fresh();
+    const [same, moved, none, legacy, notify] = ['sip:same@pbx.test', 'sip:moved@pbx.test', 'sip:none@pbx.test', 'sip:legacy@pbx.test', 'sip:notify@pbx.test'];
+    const other = { mode: 'publish', target: 'sip:127.0.0.2:5060' } as const;
+    await store.applyUpdates([update(same, 1), update(moved, 1), update(none, 1), update(legacy, 1), { ...update(notify, 1), route: { mode: 'notify', contact: 'sip:phone@127.0.0.1:5062' } }]);
+    const at = clock.now();
+    assert.equal(await store.recordDelivered(same, 1, summaryFor(1), delivered(at, { etag: 'e-same' }), ROUTE.target), 'clean');
+    assert.equal(await store.recordDelivered(moved, 1, summaryFor(1), delivered(at, { etag: 'e-moved' }), ROUTE.target), 'clean');
+    assert.equal(await store.recordDelivered(none, 1, summaryFor(1), delivered(at, { etag: undefined, expiresAt: undefined }), ROUTE.target), 'clean');
+    assert.equal(await store.recordDelivered(legacy, 1, summaryFor(1), delivered(at, { etag: 'e-legacy' })), 'clean');
+    assert.equal(await store.recordDelivered(notify, 1, summaryFor(1), delivered(at, { etag: undefined, expiresAt: undefined })), 'clean');
+    await store.applyUpdates([update(same, 2), { ...update(moved, 2), route: other }, update(none, 2), update(legacy, 2), { ...update(notify, 2), route: { mode: 'notify', contact: 'sip:phone@127.0.0.1:5062' } }]);
+    const taken = new Map((await store.takeDue(10, 60_000)).map((d) => [d.mailbox, d]));
+    assert.deepEqual(taken.get(same)?.publication, { etag: 'e-same', expiresAt: at + 3_600_000 });
+    assert.equal(taken.get(moved)?.publication, null, 'an ETag of the old target is not sent to the new one');
+    assert.equal(taken.get(none)?.publication, null);
+    assert.equal(taken.get(notify)?.publication, null);
+    assert.equal(taken.get(legacy)?.publication, undefined, 'no target recorded: the sender asks its own store');
+    assert.ok(taken.has(legacy) && !Object.hasOwn(taken.get(legacy) ?? {}, 'publication'));
+
+    // A delivery without an ETag removes the ETag, its expiry and its target; so does one recorded without a target.
+    assert.equal(await store.recordDelivered(same, 2, summaryFor(2), delivered(at + 20, { etag: undefined, expiresAt: undefined }), ROUTE.target), 'clean');
+    assert.deepEqual(await client.hmget(keys.mailbox(same), 'etag', 'exp', 'et', 'na'), [null, null, null, null]);
+    assert.equal(await store.recordDelivered(moved, 2, summaryFor(2), delivered(at + 20, { etag: 'e-moved-2' })), 'clean');
+    assert.deepEqual(await client.hmget(keys.mailbox(moved), 'etag', 'et'), ['e-moved-2', null]);
+  });
+
   it('recordAttempt with retryAt does not re-mark a mailbox that is already clean', async () => {
     const { store, clock } = fresh();
     const m = 'sip:late@pbx.test';
@@ -322,7 +349,7 @@ describe('RedisMailboxStore', { timeout: 120_000 }, () => {
     assert.equal(await store.dirtyCount(), 1, 'only r2 (version 5 still to deliver)');
   });
 
-  it('takeDue brings each mailbox\'s desired state and failed attempts', async () => {
+  it('takeDue brings each mailbox\'s desired state, failed attempts and publication (none yet)', async () => {
     const { store, keys, clock } = fresh();
     await store.applyUpdates([update('sip:d1@pbx.test', 7), update('sip:d2@pbx.test', 8)]);
     const failed: Outcome = { kind: 'retryable', reason: 'timeout', cause: 'timeout', requests: 1, startedAt: clock.now(), elapsedMs: 1 };
@@ -335,8 +362,8 @@ describe('RedisMailboxStore', { timeout: 120_000 }, () => {
     assert.deepEqual(
       [...due].sort((a, b) => a.mailbox.localeCompare(b.mailbox)),
       [
-        { mailbox: 'sip:d1@pbx.test', desired: { summary: summaryFor(7), route: ROUTE, version: 7 } },
-        { mailbox: 'sip:d2@pbx.test', desired: { summary: summaryFor(8), route: ROUTE, version: 8 }, attempts: 2 },
+        { mailbox: 'sip:d1@pbx.test', desired: { summary: summaryFor(7), route: ROUTE, version: 7 }, publication: null },
+        { mailbox: 'sip:d2@pbx.test', desired: { summary: summaryFor(8), route: ROUTE, version: 8 }, attempts: 2, publication: null },
         { mailbox: 'sip:ghost@pbx.test' },
       ],
     );
@@ -371,7 +398,7 @@ describe('RedisMailboxStore', { timeout: 120_000 }, () => {
     assert.equal(due[0]?.desired, undefined);
     assert.equal(due[0]?.unreadable?.version, 4);
     assert.match(due[0]?.unreadable?.reason ?? '', /not valid JSON/);
-    assert.deepEqual(due[1], { mailbox: 'sip:ok@pbx.test', desired: { summary: summaryFor(1), route: ROUTE, version: 1 } });
+    assert.deepEqual(due[1], { mailbox: 'sip:ok@pbx.test', desired: { summary: summaryFor(1), route: ROUTE, version: 1 }, publication: null });
   });
 
   it('takeDue leases every mailbox of a batch larger than one ZADD call takes (2,500: chunks of 1,000)', async () => {

@@ -17,11 +17,13 @@ interface Entry {
   deliveredVersion?: number;
   attempts: number;
   lastOutcome?: Outcome;
+  /** The ETag recorded with the last delivery, its expiry and the target that granted it. */
+  etag?: { etag: string; expiresAt: number; target: string };
 }
 
 export type StoreCall =
   | { op: 'take'; limit: number; got: number }
-  | { op: 'delivered'; mailbox: string; version: number; result: DeliveredResult }
+  | { op: 'delivered'; mailbox: string; version: number; etagTarget: string; result: DeliveredResult }
   | { op: 'attempt'; mailbox: string; kind: string; retryAt: number | undefined; result: AttemptResult }
   | { op: 'park'; mailbox: string; version: number; result: ParkResult };
 
@@ -72,11 +74,12 @@ export class FakeMailboxStore implements DrainStore {
       const e = this.entries.get(mailbox);
       if (e === undefined) return { mailbox };
       if (this.unreadable.has(mailbox)) return { mailbox, unreadable: { version: e.version, reason: 'stored desired state is not valid JSON' } };
-      return { mailbox, desired: { summary: e.summary, route: e.route, version: e.version }, ...(e.attempts > 0 ? { attempts: e.attempts } : {}) };
+      const publication = e.route.mode === 'publish' && e.etag !== undefined && e.etag.target === e.route.target ? { etag: e.etag.etag, expiresAt: e.etag.expiresAt } : null;
+      return { mailbox, desired: { summary: e.summary, route: e.route, version: e.version }, ...(e.attempts > 0 ? { attempts: e.attempts } : {}), publication };
     });
   }
 
-  recordDelivered(mailbox: string, version: number, _summary: MessageSummary, outcome: Outcome): Promise<DeliveredResult> {
+  recordDelivered(mailbox: string, version: number, _summary: MessageSummary, outcome: Outcome, etagTarget = ''): Promise<DeliveredResult> {
     if (this.recordError) return this.#refuse();
     const e = this.entries.get(mailbox);
     let result: DeliveredResult;
@@ -86,6 +89,8 @@ export class FakeMailboxStore implements DrainStore {
       e.deliveredVersion = version;
       e.attempts = 0;
       e.lastOutcome = outcome;
+      if (outcome.etag !== undefined && outcome.etag !== '' && outcome.expiresAt !== undefined) e.etag = { etag: outcome.etag, expiresAt: outcome.expiresAt, target: etagTarget };
+      else delete e.etag;
       if (version === e.version) {
         this.dirty.delete(mailbox);
         result = 'clean';
@@ -94,7 +99,7 @@ export class FakeMailboxStore implements DrainStore {
         result = 'still-dirty';
       }
     }
-    this.calls.push({ op: 'delivered', mailbox, version, result });
+    this.calls.push({ op: 'delivered', mailbox, version, etagTarget, result });
     return Promise.resolve(result);
   }
 

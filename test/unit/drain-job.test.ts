@@ -25,6 +25,9 @@ function mailbox(i: number): string {
 /** Records what was sent (mailbox + version from the summary) and the most deliveries in flight at once. */
 class FakeSender {
   readonly sent: Array<{ mailbox: string; version: number }> = [];
+  /** The publication each send was handed (MwiDelivery.publication), in order. */
+  readonly publications: Array<MwiDelivery['publication']> = [];
+  #etags = 0;
   inFlight = 0;
   maxInFlight = 0;
   /** Outcome kind per mailbox; delivered when unset. */
@@ -47,13 +50,14 @@ class FakeSender {
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     const startedAt = this.#clock.now();
     this.sent.push({ mailbox: d.mailbox, version: d.summary.counts['voice-message']?.new ?? -1 });
+    this.publications.push(d.publication);
     try {
       this.during?.(d);
       for (let i = 0; i < this.turns; i++) await tick();
       this.#clock.advance(this.#sendMs);
       const kind = this.kinds.get(d.mailbox) ?? 'delivered';
       if (kind === 'throw') throw new TypeError('sender bug');
-      return { kind, status: kind === 'delivered' ? 200 : kind === 'permanent' ? 404 : kind === 'config-error' ? 489 : 503, reason: kind, cause: 'response', requests: 1, startedAt, elapsedMs: this.#sendMs, ...(kind === 'delivered' ? { etag: 'e', expiresAt: startedAt + 3_600_000 } : {}) };
+      return { kind, status: kind === 'delivered' ? 200 : kind === 'permanent' ? 404 : kind === 'config-error' ? 489 : 503, reason: kind, cause: 'response', requests: 1, startedAt, elapsedMs: this.#sendMs, ...(kind === 'delivered' ? { etag: `e${++this.#etags}`, expiresAt: startedAt + 3_600_000 } : {}) };
     } finally {
       this.inFlight--;
     }
@@ -97,6 +101,23 @@ describe('drain job', () => {
     assert.equal(permits.free, permits.capacity);
   });
 
+  it('hands each delivery the ETag recorded with the last one to the same target, and records the new one with its target', async () => {
+    const { clock, store, sender, deps } = setup();
+    const other = { mode: 'publish' as const, target: 'sip:127.0.0.2:5060' };
+    store.apply(mailbox(0), 1);
+    await drain(deps);
+    store.apply(mailbox(0), 2);
+    await drain(deps);
+    store.apply(mailbox(0), 3, other); // the route moved: the first target's ETag means nothing there
+    await drain(deps);
+    store.apply(mailbox(0), 4, other);
+    await drain(deps);
+    const expiresAt = clock.now() + 3_600_000;
+    assert.deepEqual(sender.publications, [null, { etag: 'e1', expiresAt }, null, { etag: 'e3', expiresAt }]);
+    const targets = store.calls.flatMap((c) => (c.op === 'delivered' ? [c.etagTarget] : []));
+    assert.deepEqual(targets, ['sip:127.0.0.1:5060', 'sip:127.0.0.1:5060', 'sip:127.0.0.2:5060', 'sip:127.0.0.2:5060']);
+  });
+
   it('returns at once when nothing is due', async () => {
     const { store, sender, deps } = setup();
     store.apply(mailbox(1), 1);
@@ -130,7 +151,7 @@ describe('drain job', () => {
     assert.deepEqual([report.delivered, report.retried, report.parked, report.configErrors], [1, 1, 1, 1]);
     const records = store.calls.filter((c) => c.op !== 'take');
     assert.equal(records.length, 4, 'one record call per outcome');
-    assert.deepEqual(records.find((c) => c.op === 'delivered'), { op: 'delivered', mailbox: mailbox(0), version: 3, result: 'clean' });
+    assert.deepEqual(records.find((c) => c.op === 'delivered'), { op: 'delivered', mailbox: mailbox(0), version: 3, etagTarget: 'sip:127.0.0.1:5060', result: 'clean' });
     assert.deepEqual(records.find((c) => c.op === 'attempt' && c.kind === 'retryable'), { op: 'attempt', mailbox: mailbox(1), kind: 'retryable', retryAt: now + 1_000, result: 'recorded' });
     assert.deepEqual(records.find((c) => c.op === 'park'), { op: 'park', mailbox: mailbox(2), version: 3, result: 'parked' });
     assert.deepEqual(records.find((c) => c.op === 'attempt' && c.kind === 'config-error'), { op: 'attempt', mailbox: mailbox(3), kind: 'config-error', retryAt: now + 225_000, result: 'recorded' });

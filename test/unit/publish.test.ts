@@ -154,6 +154,32 @@ describe('Publisher (RFC 3903 state machine)', () => {
     assert.equal(await refused.store.get(publicationKey(target, aor)), undefined, 'the ETag is gone: the next attempt is an initial PUBLISH');
   });
 
+  it("uses the caller's publication instead of the store, and neither reads nor writes the store (the caller records the outcome's ETag)", async () => {
+    const { publisher, sent, store, clock } = setup([
+      { status: 200, headers: { 'SIP-ETag': 'b2', Expires: '3600' } },
+      { status: 412, reason: 'Conditional Request Failed' },
+      { status: 200, headers: { 'SIP-ETag': 'b4', Expires: '1800' } },
+      { status: 200, headers: { 'SIP-ETag': 'b5', Expires: '3600' } },
+    ]);
+    const key = publicationKey(target, aor);
+    await store.set(key, { etag: 'store-etag', expiresAt: clock.now() + 3_600_000 });
+    const live = { etag: 'b1', expiresAt: clock.now() + 60_000 };
+    const first = await publisher.publish({ aor, target, body, publication: live });
+    assert.equal(header(sent[0], 'SIP-If-Match'), 'b1', 'the caller’s ETag, not the store’s');
+    assert.deepEqual([first.kind, first.etag, first.expiresAt], ['delivered', 'b2', clock.now() + 3_600_000]);
+    // A 412 on the caller's ETag: exactly one initial PUBLISH, and the store is left alone.
+    const second = await publisher.publish({ aor, target, body, publication: { etag: 'b2', expiresAt: clock.now() + 60_000 } });
+    assert.equal(header(sent[1], 'SIP-If-Match'), 'b2');
+    assert.equal(header(sent[2], 'SIP-If-Match'), undefined);
+    assert.deepEqual([second.kind, second.etag, second.requests], ['delivered', 'b4', 2]);
+    // null (the caller holds none) and a lapsed grant both start with an initial PUBLISH.
+    await publisher.publish({ aor, target, body, publication: null });
+    assert.equal(header(sent[3], 'SIP-If-Match'), undefined);
+    await publisher.publish({ aor, target, body, publication: { etag: 'old', expiresAt: clock.now() } });
+    assert.equal(header(sent[4], 'SIP-If-Match'), undefined);
+    assert.deepEqual(await store.get(key), { etag: 'store-etag', expiresAt: clock.now() + 3_600_000 }, 'the store was not written');
+  });
+
   it('adopts Min-Expires from a 423 exactly once', async () => {
     const { publisher, sent } = setup([
       { status: 423, headers: { 'Min-Expires': '7200' } },

@@ -3,13 +3,16 @@ export const RECORD_DELIVERED_LUA = `--[[
   Records, for each of a batch of mailboxes, that a version of its state was delivered. The dirty
   mark is removed only when that version is still the desired one; if a newer state was accepted
   meanwhile, the mailbox stays dirty and is due now. A recorded delivery resets the
-  failed-attempt count (na). Each mailbox is recorded on its own: one result per mailbox.
+  failed-attempt count (na). The etag, its expiry and the target that granted it are written
+  with the delivered state, or removed when the delivery brought none: the next delivery sends
+  SIP-If-Match with exactly what this one was granted. Each mailbox is recorded on its own: one
+  result per mailbox. Fields already absent are not deleted again (an HDEL is a write).
 
   Input (n mailboxes):
     KEYS[1]     dirty set (zset: mailbox -> due at, ms)
     KEYS[1+i]   mailbox hash of the i-th mailbox, i = 1..n
 
-    ARGV, 9 per mailbox, the i-th group starting at ARGV[9*(i-1)+1]:
+    ARGV, 10 per mailbox, the i-th group starting at ARGV[10*(i-1)+1]:
       +0  mailbox (dirty set member)
       +1  delivered version (decimal integer)
       +2  delivered summary (JSON)
@@ -19,6 +22,7 @@ export const RECORD_DELIVERED_LUA = `--[[
       +6  etag, or "" for none
       +7  etag expires at (ms since epoch), or ""
       +8  now (ms since epoch): due time if still dirty
+      +9  the target that granted the etag (the route's target URI), or "" when not known
 
   Output: one per mailbox, in order:
     "unknown-version"  no desired version >= the delivered one exists: nothing written
@@ -32,7 +36,7 @@ export const RECORD_DELIVERED_LUA = `--[[
 local dirty = KEYS[1]
 
 local function record(hash, a)
-  local f = redis.call('HMGET', hash, 'dv', 'xv', 'xat')
+  local f = redis.call('HMGET', hash, 'dv', 'xv', 'xat', 'na', 'etag', 'exp', 'et')
   local desired = tonumber(f[1] or '')
   local version = tonumber(ARGV[a + 1])
   if desired == nil or version > desired then
@@ -49,12 +53,29 @@ local function record(hash, a)
     end
   end
 
+  local gone = {}
+  if f[4] then
+    gone[#gone + 1] = 'na'
+  end
   if ARGV[a + 6] ~= '' then
-    redis.call('HSET', hash, 'xv', ARGV[a + 1], 'xs', ARGV[a + 2], 'xat', ARGV[a + 3], 'la', ARGV[a + 4], 'lo', ARGV[a + 5], 'etag', ARGV[a + 6], 'exp', ARGV[a + 7])
-    redis.call('HDEL', hash, 'na')
+    if ARGV[a + 9] ~= '' then
+      redis.call('HSET', hash, 'xv', ARGV[a + 1], 'xs', ARGV[a + 2], 'xat', ARGV[a + 3], 'la', ARGV[a + 4], 'lo', ARGV[a + 5], 'etag', ARGV[a + 6], 'exp', ARGV[a + 7], 'et', ARGV[a + 9])
+    else
+      redis.call('HSET', hash, 'xv', ARGV[a + 1], 'xs', ARGV[a + 2], 'xat', ARGV[a + 3], 'la', ARGV[a + 4], 'lo', ARGV[a + 5], 'etag', ARGV[a + 6], 'exp', ARGV[a + 7])
+      if f[7] then
+        gone[#gone + 1] = 'et'
+      end
+    end
   else
     redis.call('HSET', hash, 'xv', ARGV[a + 1], 'xs', ARGV[a + 2], 'xat', ARGV[a + 3], 'la', ARGV[a + 4], 'lo', ARGV[a + 5])
-    redis.call('HDEL', hash, 'na', 'etag', 'exp')
+    for k, field in ipairs({ 'etag', 'exp', 'et' }) do
+      if f[4 + k] then
+        gone[#gone + 1] = field
+      end
+    end
+  end
+  if #gone > 0 then
+    redis.call('HDEL', hash, unpack(gone))
   end
 
   if version == desired then
@@ -67,7 +88,7 @@ end
 
 local results = {}
 for i = 2, #KEYS do
-  results[i - 1] = record(KEYS[i], 9 * (i - 2) + 1)
+  results[i - 1] = record(KEYS[i], 10 * (i - 2) + 1)
 end
 return results
 `;

@@ -14,8 +14,9 @@ export const TAKE_DIRTY_LUA = `--[[
     ARGV[4]   mailbox hash key prefix (the hash of mailbox m is ARGV[4] .. m; same hash tag as KEYS[1])
 
   Output:
-    flat array, 4 entries per mailbox: mailbox, desired version (dv), desired state (ds),
-    failed attempts (na); a field the hash lacks is false (nil to the caller)
+    flat array, 7 entries per mailbox: mailbox, desired version (dv), desired state (ds),
+    failed attempts (na), the publication's entity tag (etag), its expiry (exp) and the target
+    that granted it (et); a field the hash lacks is false (nil to the caller)
 ]]
 local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[3])
 local out = {}
@@ -28,12 +29,12 @@ for i, mailbox in ipairs(due) do
     redis.call('ZADD', KEYS[1], 'XX', unpack(members))
     members = {}
   end
-  local f = redis.call('HMGET', ARGV[4] .. mailbox, 'dv', 'ds', 'na')
-  local at = 4 * (i - 1)
+  local f = redis.call('HMGET', ARGV[4] .. mailbox, 'dv', 'ds', 'na', 'etag', 'exp', 'et')
+  local at = 7 * (i - 1)
   out[at + 1] = mailbox
-  out[at + 2] = f[1]
-  out[at + 3] = f[2]
-  out[at + 4] = f[3]
+  for k = 1, 6 do
+    out[at + 1 + k] = f[k]
+  end
 end
 return out
 `;
