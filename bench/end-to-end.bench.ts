@@ -19,6 +19,7 @@ import { createSipSender } from '../src/delivery/create-sip-sender.ts';
 import type { MwiSender } from '../src/delivery/sender.ts';
 import { startDelivery } from '../src/queue/delivery-runtime.ts';
 import { storeKeys } from '../src/store/keys.ts';
+import type { Redis } from 'ioredis';
 import { RedisPublicationStore } from '../src/store/redis-publication-store.ts';
 import { createStoreClient } from '../src/store/store-client.ts';
 import { startRedis, type RedisHandle } from '../test/harness/redis.ts';
@@ -78,6 +79,32 @@ interface DrainFigures {
   concurrency: number;
   batchSize: number;
   cpu: { node: number; redis: number; uas: number };
+  /** Redis commands during the drain (INFO commandstats: those run inside scripts included), and script calls. */
+  redisCalls: { commands: number; scripts: number };
+}
+
+function perMailboxUs(f: DrainFigures, who: keyof DrainFigures['cpu']): string {
+  return ((f.cpu[who] * f.elapsedMs * 1000) / MAILBOXES).toFixed(0);
+}
+
+/** Calls per command name since the server started (INFO commandstats). */
+async function commandCalls(redis: Redis): Promise<Map<string, number>> {
+  const calls = new Map<string, number>();
+  for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(m[1] ?? '', Number(m[2]));
+  return calls;
+}
+
+/** Commands run between two commandstats readings, and how many of them were script calls (EVALSHA/EVAL); INFO itself not counted. */
+function callsBetween(before: Map<string, number>, after: Map<string, number>): { commands: number; scripts: number } {
+  let commands = 0;
+  let scripts = 0;
+  for (const [name, n] of after) {
+    if (name === 'info') continue;
+    const d = n - (before.get(name) ?? 0);
+    commands += d;
+    if (name === 'evalsha' || name === 'eval') scripts += d;
+  }
+  return { commands, scripts };
 }
 
 function updatesFor(prefix: string, from: number, count: number, uri: string): MailboxUpdate[] {
@@ -116,11 +143,13 @@ async function drainThroughQueue(redis: RedisHandle, uas: SippUasHandle, flags: 
     };
     await round('warm', WARMUP_MAILBOXES);
     const before = await uasRequests(uas);
+    const calls0 = await commandCalls(publicationsRedis);
     const cpu0 = { node: process.cpuUsage(), redis: processCpuMs(redis.pid()), uas: processCpuMs(uas.pid) };
     measuring = true;
     const elapsedMs = await round('m', MAILBOXES);
     measuring = false;
     const node = process.cpuUsage(cpu0.node);
+    const redisCalls = callsBetween(calls0, await commandCalls(publicationsRedis));
     const redisMs = processCpuMs(redis.pid());
     const uasMs = processCpuMs(uas.pid);
     const cores = (a: number | undefined, b: number | undefined): number => (a === undefined || b === undefined ? Number.NaN : (b - a) / elapsedMs);
@@ -132,6 +161,7 @@ async function drainThroughQueue(redis: RedisHandle, uas: SippUasHandle, flags: 
       concurrency: config.delivery.concurrency,
       batchSize: config.delivery.batchSize,
       cpu: { node: (node.user + node.system) / 1000 / elapsedMs, redis: cores(cpu0.redis, redisMs), uas: cores(cpu0.uas, uasMs) },
+      redisCalls,
     };
   } finally {
     await runtime.close();
@@ -188,6 +218,9 @@ export async function run(): Promise<BenchResult> {
         { label: 'ours: CPU of the worker process (node)', value: ours.cpu.node, unit: 'cores' },
         { label: 'ours: CPU of redis-server', value: ours.cpu.redis, unit: 'cores' },
         { label: 'ours: CPU of the SIPp UAS', value: ours.cpu.uas, unit: 'cores' },
+        { label: 'ours: Redis commands per delivered mailbox (inside scripts included)', value: ours.redisCalls.commands / MAILBOXES, unit: 'ratio' },
+        { label: 'ours: Redis script calls per delivered mailbox', value: ours.redisCalls.scripts / MAILBOXES, unit: 'ratio' },
+        { label: 'ours: CPU per delivered mailbox: node, redis-server, SIPp UAS', value: ((ours.cpu.node + ours.cpu.redis + ours.cpu.uas) * ours.elapsedMs * 1000) / MAILBOXES, unit: 'µs' },
         { label: OURS_WIDE_ROW, value: wide.perSec, unit: 'PUBLISH/s' },
         { label: `ours, delivery.concurrency ${WIDE_CONCURRENCY}: PUBLISH requests per mailbox at the UAS`, value: wide.requests / MAILBOXES, unit: 'ratio' },
         { label: `ours, delivery.concurrency ${WIDE_CONCURRENCY}: CPU of node, redis-server, SIPp UAS`, value: wide.cpu.node + wide.cpu.redis + wide.cpu.uas, unit: 'cores' },
@@ -203,9 +236,11 @@ export async function run(): Promise<BenchResult> {
       },
       notes: [
         `Ours: ${MAILBOXES.toLocaleString('en-US')} mailboxes dirty at once. The backlog is written while delivery is paused (batches of ${APPLY_BATCH}, schedule() after each); the time runs from the resume (and one schedule()) until the dirty set is empty. One worker in this process (startDelivery with the sender, no rate gate or breaker), default delivery settings (concurrency ${ours.concurrency}, batch ${ours.batchSize}), then again with delivery.concurrency ${WIDE_CONCURRENCY} under another key prefix; before each, ${WARMUP_MAILBOXES.toLocaleString('en-US')} other mailboxes are delivered the same way and not counted (JIT warm-up). redis-server with AOF everysec, shared by all phases. ` +
-          `CPU (cores, user + system over the drain): default concurrency node ${ours.cpu.node.toFixed(2)}, redis-server ${ours.cpu.redis.toFixed(2)}, SIPp UAS ${ours.cpu.uas.toFixed(2)}; concurrency ${WIDE_CONCURRENCY} node ${wide.cpu.node.toFixed(2)}, redis-server ${wide.cpu.redis.toFixed(2)}, SIPp UAS ${wide.cpu.uas.toFixed(2)} (drained in ${Math.round(wide.elapsedMs)} ms). This machine has ${availableParallelism()} CPUs.`,
+          `CPU (cores, user + system over the drain): default concurrency node ${ours.cpu.node.toFixed(2)}, redis-server ${ours.cpu.redis.toFixed(2)}, SIPp UAS ${ours.cpu.uas.toFixed(2)}; concurrency ${WIDE_CONCURRENCY} node ${wide.cpu.node.toFixed(2)}, redis-server ${wide.cpu.redis.toFixed(2)}, SIPp UAS ${wide.cpu.uas.toFixed(2)} (drained in ${Math.round(wide.elapsedMs)} ms). This machine has ${availableParallelism()} CPUs. ` +
+          `Per delivered mailbox at default concurrency: node ${perMailboxUs(ours, 'node')} µs, redis-server ${perMailboxUs(ours, 'redis')} µs, SIPp UAS ${perMailboxUs(ours, 'uas')} µs of CPU; ` +
+          `${(ours.redisCalls.commands / MAILBOXES).toFixed(1)} Redis commands (${(ours.redisCalls.scripts / MAILBOXES).toFixed(3)} script calls: the lease and the records are shared by the mailboxes of a moment).`,
         `Naive: ${NAIVE_EVENTS.toLocaleString('en-US')} events (one per mailbox) at BullMQ concurrency ${NAIVE_CONCURRENCY}, queued (addBulk) before its worker starts; the time runs from the start until every job completed. Its jobs complete when sip.js hands the PUBLISH to the transport (Publisher.publish() reports nothing more).`,
-        `Latency per transaction: ours is each sender.send() the drain jobs made at default concurrency (PUBLISH out to its final response, ETag read and write included), ${ours.concurrency} in flight at most; ` +
+        `Latency per transaction: ours is each sender.send() the drain jobs made at default concurrency (PUBLISH out to its final response), ${ours.concurrency} in flight at most; ` +
           `raw SIPp from its -trace_rtt (whole milliseconds) in one more ${RAW_STEP_SEC} s step at about our delivery rate (asked ${rawLatencyRate.toLocaleString('en-US')}/s, achieved ${Math.round(rawLatency.step.achievedPerSec).toLocaleString('en-US')}/s, ${rawLatency.step.failed} failed, ${rawLatency.step.retransmissions} retransmissions). ` +
           'The naive reference has none to show: its jobs end when sip.js hands the PUBLISH to the transport, before any response.',
         `Raw SIPp ramp: ${raw.map((s) => `${s.askedPerSec}/s -> ${Math.round(s.achievedPerSec)}/s${s.clean ? '' : ' (not clean)'}`).join(', ')}.`,
