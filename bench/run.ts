@@ -1,37 +1,43 @@
 /**
  * Runs the benchmarks: every bench/*.bench.ts (each exports `run(): Promise<BenchResult>`), one
- * after another, or only those named on the command line (`node bench/run.ts sender-throughput`).
+ * after another, each in a process of its own (bench/run-one.ts), or only those named on the
+ * command line (`node bench/run.ts sender-throughput`).
  * Prints each result, merges them by name into bench/results/latest.json (a partial run keeps the
  * other benchmarks' latest results) and redraws latest.md and its charts from the merged file.
  * Exit code 1 when a benchmark crashed or timed out; a missed goal is reported, not an error.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { renderMarkdown, type BenchResult } from './report.ts';
-import { benchmarkFile, benchmarkNames, readResults, RESULTS_DIR, writeReport } from './results-dir.ts';
+import { renderMarkdown } from './report.ts';
+import { benchmarkNames, readResults, RESULTS_DIR, writeReport } from './results-dir.ts';
+import { BENCH_TIMEOUT_MS } from './run-one.ts';
 import { mergeResults, type BenchOutcome, type RunEnvironment } from './results-file.ts';
 
-/** Per benchmark; the whole run is meant to stay within a few minutes. */
-const BENCH_TIMEOUT_MS = 240_000;
+/** A benchmark that has not ended this long after its own deadline is killed (it may be wedged in native code). */
+const KILL_GRACE_MS = 30_000;
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function runOne(name: string): Promise<BenchOutcome> {
+/**
+ * Runs one benchmark in a child process of its own (bench/run-one.ts) with this process's Node
+ * flags, so that no benchmark measures a heap or JIT state the previous ones left behind.
+ */
+async function runIsolated(name: string): Promise<BenchOutcome> {
   const started = performance.now();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mwi-bench-'));
+  const out = path.join(dir, 'outcome.json');
   try {
-    const mod = (await import(pathToFileURL(benchmarkFile(name)).href)) as { run?: () => Promise<BenchResult> };
-    if (typeof mod.run !== 'function') throw new Error(`${name}.bench.ts does not export run()`);
-    const result = await withTimeout(mod.run(), BENCH_TIMEOUT_MS, name);
-    return { name, elapsedMs: performance.now() - started, result };
+    const child = spawn(process.execPath, [...process.execArgv, path.join(import.meta.dirname, 'run-one.ts'), name, out], { stdio: 'inherit' });
+    const killer = setTimeout(() => child.kill('SIGKILL'), BENCH_TIMEOUT_MS + KILL_GRACE_MS);
+    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+    clearTimeout(killer);
+    if (!existsSync(out)) return { name, elapsedMs: performance.now() - started, error: `the benchmark process ended (${signal ?? `exit code ${code}`}) without an outcome` };
+    return JSON.parse(readFileSync(out, 'utf8')) as BenchOutcome;
   } catch (err) {
     return { name, elapsedMs: performance.now() - started, error: err instanceof Error ? (err.stack ?? err.message) : String(err) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -63,7 +69,7 @@ export async function runBenchmarks(asked: readonly string[]): Promise<number> {
   const outcomes: BenchOutcome[] = [];
   for (const name of names) {
     console.log(`\n--- ${name} ...`);
-    const o = await runOne(name);
+    const o = await runIsolated(name);
     outcomes.push(o);
     console.log(o.result ? renderMarkdown(o.result) : `${name} CRASHED after ${Math.round(o.elapsedMs)} ms:\n${o.error ?? ''}`);
   }
@@ -74,6 +80,5 @@ export async function runBenchmarks(asked: readonly string[]): Promise<number> {
   return outcomes.some((o) => o.error !== undefined) ? 1 : 0;
 }
 
-// process.exit, not exitCode: a timed-out benchmark may leave sockets open; the harness's exit
-// hook then kills any SIPp it started. (A benchmark run as a script imports runBenchmarks.)
+// (A benchmark run as a script imports runBenchmarks.)
 if (import.meta.main) process.exit(await runBenchmarks(process.argv.slice(2)));
