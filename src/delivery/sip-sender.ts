@@ -8,7 +8,7 @@ import { encodeMessageSummary } from '../mwi/message-summary.ts';
 import { Notifier } from '../sip/notify.ts';
 import { probeTarget } from '../sip/options-probe.ts';
 import type { PublicationStore } from '../sip/publication-store.ts';
-import { Publisher } from '../sip/publish.ts';
+import { Publisher, type PublishInput } from '../sip/publish.ts';
 import type { SipStack } from '../sip/stack.ts';
 import { parseTarget, type SipTarget } from '../sip/target.ts';
 import type { ExplicitHop, TransportProtocol } from '../sip/transport/transport.ts';
@@ -54,14 +54,11 @@ export class SipMwiSender implements MwiSender {
     try {
       const body = encodeMessageSummary(delivery.summary, delivery.mailbox);
       if (delivery.route.mode === 'publish') {
-        return await this.#publisher.publish({
-          aor: delivery.mailbox,
-          target: this.#target(delivery.route.target),
-          body,
-          ...(delivery.hop ? { hop: delivery.hop } : {}),
-          ...(delivery.admitAnother ? { admitAnother: delivery.admitAnother } : {}),
-          ...(delivery.publication === undefined ? {} : { publication: delivery.publication }),
-        });
+        const input: PublishInput = { aor: delivery.mailbox, target: this.#target(delivery.route.target), body };
+        if (delivery.hop) input.hop = delivery.hop;
+        if (delivery.admitAnother) input.admitAnother = delivery.admitAnother;
+        if (delivery.publication !== undefined) input.publication = delivery.publication;
+        return await this.#publisher.publish(input);
       }
       return await this.#notifier.notify({ aor: delivery.mailbox, contact: this.#target(delivery.route.contact), body, ...(delivery.hop ? { hop: delivery.hop } : {}) });
     } catch (err) {

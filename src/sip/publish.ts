@@ -13,8 +13,8 @@ import type { AdmitAnother } from '../delivery/sender.ts';
 import { classify } from './classify.ts';
 import type { Publication, PublicationStore } from './publication-store.ts';
 import { SerialPerKey } from './serial-per-key.ts';
-import type { SipRequester, SipResult } from './stack.ts';
-import { parseOverloadControl } from './overload-control.ts';
+import type { SipRequest, SipRequester, SipResult } from './stack.ts';
+import { parseOverloadControl, type OverloadControl } from './overload-control.ts';
 import { routeFor, type SipTarget } from './target.ts';
 import type { ExplicitHop } from './transport/transport.ts';
 
@@ -48,12 +48,25 @@ export function publicationKey(target: SipTarget, aor: string): string {
   return `${target.key}|${aor}`;
 }
 
+/** Completes a delivery's outcome with what the whole delivery did (requests, timing, feedback, what came before). */
+function finish(outcome: Outcome, requests: number, startedAt: number, now: number, overload: OverloadControl | undefined, history: string[] | undefined): Outcome {
+  outcome.requests = requests;
+  outcome.startedAt = startedAt;
+  outcome.elapsedMs = now - startedAt;
+  if (overload) outcome.overload = overload;
+  if (history !== undefined) outcome.reason = [...history, outcome.reason].join(', then ');
+  return outcome;
+}
+
 export class Publisher {
   readonly #opts: PublisherOptions;
   readonly #serial = new SerialPerKey();
+  readonly #expiresHeader: string;
+  readonly #routes = new WeakMap<SipTarget, string>();
 
   constructor(opts: PublisherOptions) {
     this.#opts = opts;
+    this.#expiresHeader = `Expires: ${opts.expiresSec}`;
   }
 
   publish(input: PublishInput): Promise<Outcome> {
@@ -62,19 +75,29 @@ export class Publisher {
   }
 
   #send(input: PublishInput, etag: string | undefined, expiresSec: number): Promise<SipResult> {
-    const headers = ['Event: message-summary', `Expires: ${expiresSec}`];
-    if (etag !== undefined) headers.push(`SIP-If-Match: ${etag}`);
-    return this.#opts.stack.request({
+    const expires = expiresSec === this.#opts.expiresSec ? this.#expiresHeader : `Expires: ${expiresSec}`;
+    const request: SipRequest = {
       method: 'PUBLISH',
       requestUri: input.aor,
       fromUri: input.aor,
       toUri: input.aor,
       protocol: input.target.protocol,
-      route: routeFor(input.target),
-      headers,
+      route: this.#route(input.target),
+      headers: etag === undefined ? ['Event: message-summary', expires] : ['Event: message-summary', expires, `SIP-If-Match: ${etag}`],
       body: { contentType: MESSAGE_SUMMARY_TYPE, content: input.body },
-      ...(input.hop ? { hop: input.hop } : {}),
-    });
+    };
+    if (input.hop) request.hop = input.hop;
+    return this.#opts.stack.request(request);
+  }
+
+  /** The target as a loose route, worked out once per target. */
+  #route(target: SipTarget): string {
+    let route = this.#routes.get(target);
+    if (route === undefined) {
+      route = routeFor(target);
+      this.#routes.set(target, route);
+    }
+    return route;
   }
 
   /** undefined when the next request may go; else the deferred outcome (nothing more sent, no attempt used). */
@@ -104,14 +127,6 @@ export class Publisher {
       const result = await this.#send(input, etag, expiresSec);
       requests++;
       const overload = result.kind === 'response' ? parseOverloadControl(result.header('Via')) : undefined;
-      const done = (outcome: Outcome): Outcome => {
-        outcome.requests = requests;
-        outcome.startedAt = startedAt;
-        outcome.elapsedMs = clock.now() - startedAt;
-        if (overload) outcome.overload = overload;
-        if (history !== undefined) outcome.reason = [...history, outcome.reason].join(', then ');
-        return outcome;
-      };
 
       if (result.kind === 'response') {
         const { status } = result;
@@ -122,7 +137,7 @@ export class Publisher {
           await store?.delete(key);
           (history ??= []).push(`${status} ${result.reason}`);
           const refused = await this.#admitAnother(input);
-          if (refused) return done(refused);
+          if (refused) return finish(refused, requests, startedAt, clock.now(), overload, history);
           continue;
         }
         if (status === 423 && !adopted423) {
@@ -132,7 +147,7 @@ export class Publisher {
             expiresSec = min;
             (history ??= []).push(`${status} ${result.reason} (Min-Expires ${min})`);
             const refused = await this.#admitAnother(input);
-            if (refused) return done(refused);
+            if (refused) return finish(refused, requests, startedAt, clock.now(), overload, history);
             continue;
           }
         }
@@ -149,12 +164,12 @@ export class Publisher {
           }
           const delivered: Outcome = { kind: 'delivered', status, cause: 'response', reason: `${status} ${result.reason}`.trim(), requests: 0, startedAt: 0, elapsedMs: 0, grantedExpiresSec, expiresAt };
           if (newEtag) delivered.etag = newEtag;
-          return done(delivered);
+          return finish(delivered, requests, startedAt, clock.now(), overload, history);
         }
       }
       const c = classify('PUBLISH', result, this.#opts.transactionTimeoutMs);
       if (c.kind === 'permanent' && c.status === 412) await store?.delete(key);
-      return done({ ...c, requests: 0, startedAt: 0, elapsedMs: 0 });
+      return finish({ ...c, requests: 0, startedAt: 0, elapsedMs: 0 }, requests, startedAt, clock.now(), overload, history);
     }
   }
 }

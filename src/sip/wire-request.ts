@@ -26,6 +26,14 @@ export interface WireRequestSpec {
   viaHost: string;
 }
 
+const NO_HEADERS: Record<string, unknown> = Object.freeze({});
+
+function headerLines(headers: readonly string[]): string {
+  let lines = '';
+  for (const h of headers) lines += `${h}\r\n`;
+  return lines;
+}
+
 export class WireRequest implements RequestFacts {
   readonly method: string;
   readonly ruri: string;
@@ -33,16 +41,16 @@ export class WireRequest implements RequestFacts {
   readonly callId: string;
   readonly fromTag: string;
   readonly toTag = undefined;
-  /** sip.js reads `headers.Route` only when cancelling an INVITE; kept for shape. */
-  readonly headers: Record<string, unknown> = {};
+  /** sip.js reads `headers.Route` only when cancelling an INVITE; kept for shape (one shared, frozen, empty object). */
+  readonly headers: Record<string, unknown> = NO_HEADERS;
   cseq = 1;
   branch = '';
   readonly #viaHost: string;
   #via = '';
   #head: string;
   #tail: string;
-  /** Authorization / Proxy-Authorization set by sip.js after a challenge. */
-  readonly #set = new Map<string, string>();
+  /** Authorization / Proxy-Authorization set by sip.js after a challenge (made on the first). */
+  #set: Map<string, string> | undefined;
 
   constructor(spec: WireRequestSpec) {
     this.method = spec.method;
@@ -56,7 +64,7 @@ export class WireRequest implements RequestFacts {
     this.#tail =
       `Max-Forwards: 70\r\nTo: <${spec.toUri}>\r\nFrom: <${spec.fromUri}>;tag=${this.fromTag}\r\nCall-ID: ${this.callId}\r\n` +
       `User-Agent: ${spec.userAgent}\r\n` +
-      spec.headers.map((h) => `${h}\r\n`).join('') +
+      headerLines(spec.headers) +
       (spec.body ? `Content-Type: ${spec.body.contentType}\r\n` : '') +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
   }
@@ -70,12 +78,12 @@ export class WireRequest implements RequestFacts {
   setHeader(name: string, value: string): void {
     const lower = name.toLowerCase();
     if (lower === 'cseq') return; // derived from `cseq`, which sip.js increments before calling this
-    this.#set.set(lower === 'authorization' ? 'Authorization' : lower === 'proxy-authorization' ? 'Proxy-Authorization' : name, value);
+    (this.#set ??= new Map()).set(lower === 'authorization' ? 'Authorization' : lower === 'proxy-authorization' ? 'Proxy-Authorization' : name, value);
   }
 
   toString(): string {
     let auth = '';
-    for (const [name, value] of this.#set) auth += `${name}: ${value}\r\n`;
+    if (this.#set !== undefined) for (const [name, value] of this.#set) auth += `${name}: ${value}\r\n`;
     return `${this.#head}${this.#via}CSeq: ${this.cseq} ${this.method}\r\n${auth}${this.#tail}`;
   }
 }
