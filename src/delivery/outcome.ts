@@ -33,6 +33,12 @@ export interface Outcome {
   hopKey?: string;
   /** PUBLISH only: the entity tag and expiry the server granted. */
   etag?: string;
+  /**
+   * PUBLISH only, not delivered: the entity tag the server refused with a 412 during this delivery.
+   * A record still holding it is stale: the store forgets it (only that one, not a newer ETag
+   * another delivery recorded meanwhile), so the next delivery starts with an initial PUBLISH.
+   */
+  refusedEtag?: string;
   grantedExpiresSec?: number;
   expiresAt?: number;
   /** SIP requests this delivery sent (an initial one plus 412/423/401 follow-ups). */

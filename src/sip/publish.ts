@@ -49,8 +49,9 @@ export function publicationKey(target: SipTarget, aor: string): string {
 }
 
 /** Completes a delivery's outcome with what the whole delivery did (requests, timing, feedback, what came before). */
-function finish(outcome: Outcome, requests: number, startedAt: number, now: number, overload: OverloadControl | undefined, history: string[] | undefined): Outcome {
+function finish(outcome: Outcome, requests: number, startedAt: number, now: number, overload: OverloadControl | undefined, history: string[] | undefined, refusedEtag: string | undefined): Outcome {
   outcome.requests = requests;
+  if (refusedEtag !== undefined && outcome.kind !== 'delivered') outcome.refusedEtag = refusedEtag;
   outcome.startedAt = startedAt;
   outcome.elapsedMs = now - startedAt;
   if (overload) outcome.overload = overload;
@@ -119,6 +120,8 @@ export class Publisher {
     let expiresSec = this.#opts.expiresSec;
     let requests = 0;
     let recovered412 = false;
+    /** The ETag a 412 refused: a record that still holds it is stale (the caller forgets it unless this delivery brings a new one). */
+    let refusedEtag: string | undefined;
     let adopted423 = false;
     /** What came before the final answer (a 412 or 423 answered by another request), for the reason. */
     let history: string[] | undefined;
@@ -133,11 +136,12 @@ export class Publisher {
         if (status === 412 && etag !== undefined && !recovered412) {
           // RFC 3903 6: never retry the same request; the ETag is gone, so publish afresh once.
           recovered412 = true;
+          refusedEtag = etag;
           etag = undefined;
           await store?.delete(key);
           (history ??= []).push(`${status} ${result.reason}`);
           const refused = await this.#admitAnother(input);
-          if (refused) return finish(refused, requests, startedAt, clock.now(), overload, history);
+          if (refused) return finish(refused, requests, startedAt, clock.now(), overload, history, refusedEtag);
           continue;
         }
         if (status === 423 && !adopted423) {
@@ -147,7 +151,7 @@ export class Publisher {
             expiresSec = min;
             (history ??= []).push(`${status} ${result.reason} (Min-Expires ${min})`);
             const refused = await this.#admitAnother(input);
-            if (refused) return finish(refused, requests, startedAt, clock.now(), overload, history);
+            if (refused) return finish(refused, requests, startedAt, clock.now(), overload, history, refusedEtag);
             continue;
           }
         }
@@ -164,12 +168,12 @@ export class Publisher {
           }
           const delivered: Outcome = { kind: 'delivered', status, cause: 'response', reason: `${status} ${result.reason}`.trim(), requests: 0, startedAt: 0, elapsedMs: 0, grantedExpiresSec, expiresAt };
           if (newEtag) delivered.etag = newEtag;
-          return finish(delivered, requests, startedAt, clock.now(), overload, history);
+          return finish(delivered, requests, startedAt, clock.now(), overload, history, refusedEtag);
         }
       }
       const c = classify('PUBLISH', result, this.#opts.transactionTimeoutMs);
       if (c.kind === 'permanent' && c.status === 412) await store?.delete(key);
-      return finish({ ...c, requests: 0, startedAt: 0, elapsedMs: 0 }, requests, startedAt, clock.now(), overload, history);
+      return finish({ ...c, requests: 0, startedAt: 0, elapsedMs: 0 }, requests, startedAt, clock.now(), overload, history, refusedEtag);
     }
   }
 }

@@ -261,6 +261,7 @@ export class RedisMailboxStore {
       encodeLastOutcome(outcome),
       opts.retryAt === undefined ? '' : String(opts.retryAt),
       opts.countAttempt === false ? '0' : '1',
+      outcome.refusedEtag ?? '',
     ];
     return (await this.#run('recordAttempt', args)) as AttemptResult;
   }
@@ -282,6 +283,7 @@ export class RedisMailboxStore {
       String(outcome.startedAt),
       encodeLastOutcome(outcome),
       String(this.#clock.now()),
+      outcome.refusedEtag ?? '',
     ];
     return (await this.#run('park', args)) as ParkResult;
   }

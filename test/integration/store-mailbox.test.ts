@@ -285,6 +285,23 @@ describe('RedisMailboxStore', { timeout: 120_000 }, () => {
     assert.deepEqual(await client.hmget(keys.mailbox(moved), 'etag', 'et'), ['e-moved-2', null]);
   });
 
+  it('recordAttempt and park forget a refused ETag, and only that one', async () => {
+    const { store, clock, keys } = fresh();
+    const [a, b, c] = ['sip:refused-a@pbx.test', 'sip:refused-b@pbx.test', 'sip:refused-c@pbx.test'];
+    await store.applyUpdates([update(a, 1), update(b, 1), update(c, 1)]);
+    const at = clock.now();
+    for (const m of [a, b, c]) assert.equal(await store.recordDelivered(m, 1, summaryFor(1), delivered(at, { etag: `e-${m}` }), ROUTE.target), 'clean');
+    await store.applyUpdates([update(a, 2), update(b, 2), update(c, 2)]);
+    const timeout = (refusedEtag: string): Outcome => ({ kind: 'retryable', reason: '412, then timeout', cause: 'timeout', requests: 2, startedAt: at, elapsedMs: 4000, refusedEtag });
+    const notFound = (refusedEtag: string): Outcome => ({ kind: 'permanent', status: 404, reason: '412, then 404', cause: 'response', requests: 2, startedAt: at, elapsedMs: 5, refusedEtag });
+    assert.equal(await store.recordAttempt(a, timeout(`e-${a}`), { retryAt: at + 1000 }), 'recorded');
+    assert.equal(await store.recordAttempt(b, timeout('an-older-etag'), { retryAt: at + 1000 }), 'recorded');
+    assert.equal(await store.park(c, 2, notFound(`e-${c}`)), 'parked');
+    assert.deepEqual(await client.hmget(keys.mailbox(a), 'etag', 'exp', 'et'), [null, null, null]);
+    assert.deepEqual(await client.hmget(keys.mailbox(b), 'etag', 'et'), [`e-${b}`, ROUTE.target], 'a newer ETag than the refused one stays');
+    assert.deepEqual(await client.hmget(keys.mailbox(c), 'etag', 'exp', 'et'), [null, null, null]);
+  });
+
   it('recordAttempt with retryAt does not re-mark a mailbox that is already clean', async () => {
     const { store, clock } = fresh();
     const m = 'sip:late@pbx.test';

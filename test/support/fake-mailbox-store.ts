@@ -110,6 +110,7 @@ export class FakeMailboxStore implements DrainStore {
     if (e !== undefined) {
       e.attempts++;
       e.lastOutcome = outcome;
+      if (outcome.refusedEtag !== undefined && e.etag?.etag === outcome.refusedEtag) delete e.etag;
       if (opts.retryAt !== undefined && this.dirty.has(mailbox)) this.dirty.set(mailbox, opts.retryAt);
       result = 'recorded';
     }
@@ -127,6 +128,7 @@ export class FakeMailboxStore implements DrainStore {
     } else {
       e.attempts++;
       e.lastOutcome = outcome;
+      if (outcome.refusedEtag !== undefined && e.etag?.etag === outcome.refusedEtag) delete e.etag;
       if (e.version <= version) {
         this.dirty.delete(mailbox);
         result = 'parked';

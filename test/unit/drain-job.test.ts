@@ -36,6 +36,8 @@ class FakeSender {
   during: ((d: MwiDelivery) => void) | undefined;
   /** Event-loop turns a send takes. */
   turns = 2;
+  /** A send that does not deliver reports the ETag it was handed as refused (a 412 came first). */
+  refuseEtag = false;
   readonly #clock: FakeClock;
   /** Fake ms each send advances the clock. */
   readonly #sendMs: number;
@@ -57,7 +59,8 @@ class FakeSender {
       this.#clock.advance(this.#sendMs);
       const kind = this.kinds.get(d.mailbox) ?? 'delivered';
       if (kind === 'throw') throw new TypeError('sender bug');
-      return { kind, status: kind === 'delivered' ? 200 : kind === 'permanent' ? 404 : kind === 'config-error' ? 489 : 503, reason: kind, cause: 'response', requests: 1, startedAt, elapsedMs: this.#sendMs, ...(kind === 'delivered' ? { etag: `e${++this.#etags}`, expiresAt: startedAt + 3_600_000 } : {}) };
+      const refused = this.refuseEtag && kind !== 'delivered' && d.publication ? { refusedEtag: d.publication.etag } : {};
+      return { ...refused, kind, status: kind === 'delivered' ? 200 : kind === 'permanent' ? 404 : kind === 'config-error' ? 489 : 503, reason: kind, cause: 'response', requests: 1, startedAt, elapsedMs: this.#sendMs, ...(kind === 'delivered' ? { etag: `e${++this.#etags}`, expiresAt: startedAt + 3_600_000 } : {}) };
     } finally {
       this.inFlight--;
     }
@@ -116,6 +119,20 @@ describe('drain job', () => {
     assert.deepEqual(sender.publications, [null, { etag: 'e1', expiresAt }, null, { etag: 'e3', expiresAt }]);
     const targets = store.calls.flatMap((c) => (c.op === 'delivered' ? [c.etagTarget] : []));
     assert.deepEqual(targets, ['sip:127.0.0.1:5060', 'sip:127.0.0.1:5060', 'sip:127.0.0.2:5060', 'sip:127.0.0.2:5060']);
+  });
+
+  it('forgets an ETag the server refused when the delivery then failed: the next one starts afresh', async () => {
+    const { clock, store, sender, deps } = setup();
+    store.apply(mailbox(0), 1);
+    await drain(deps);
+    store.apply(mailbox(0), 2);
+    sender.kinds.set(mailbox(0), 'retryable');
+    sender.refuseEtag = true;
+    await drain(deps);
+    sender.kinds.delete(mailbox(0));
+    clock.advance(SETTINGS.retryMaxMs);
+    await drain(deps);
+    assert.deepEqual(sender.publications, [null, { etag: 'e1', expiresAt: clock.now() - SETTINGS.retryMaxMs + 3_600_000 }, null]);
   });
 
   it('returns at once when nothing is due', async () => {

@@ -180,6 +180,14 @@ describe('Publisher (RFC 3903 state machine)', () => {
     assert.deepEqual(await store.get(key), { etag: 'store-etag', expiresAt: clock.now() + 3_600_000 }, 'the store was not written');
   });
 
+  it('names the ETag a 412 refused when the delivery then fails, so the caller can forget it', async () => {
+    const { publisher, clock } = setup([{ status: 412, reason: 'Conditional Request Failed' }, 'timeout', { status: 412 }, { status: 200, headers: { 'SIP-ETag': 'c3', Expires: '3600' } }]);
+    const failed = await publisher.publish({ aor, target, body, publication: { etag: 'c1', expiresAt: clock.now() + 60_000 } });
+    assert.deepEqual([failed.kind, failed.refusedEtag, failed.requests], ['retryable', 'c1', 2]);
+    const recovered = await publisher.publish({ aor, target, body, publication: { etag: 'c2', expiresAt: clock.now() + 60_000 } });
+    assert.deepEqual([recovered.kind, recovered.etag, recovered.refusedEtag], ['delivered', 'c3', undefined], 'a delivery brings its own ETag: nothing to forget');
+  });
+
   it('adopts Min-Expires from a 423 exactly once', async () => {
     const { publisher, sent } = setup([
       { status: 423, headers: { 'Min-Expires': '7200' } },

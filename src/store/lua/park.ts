@@ -15,6 +15,7 @@ export const PARK_LUA = `--[[
     ARGV[3]   attempt started at (ms since epoch)
     ARGV[4]   last outcome (JSON)
     ARGV[5]   now (ms since epoch): due time if still dirty
+    ARGV[6]   an ETag the server refused (412) during the attempt, or "": removed as in record-attempt
 
   Output:
     "unknown-mailbox"  no desired state: dirty entry removed, nothing written
@@ -28,6 +29,9 @@ if desired == nil then
 end
 
 redis.call('HSET', KEYS[1], 'la', ARGV[3], 'lo', ARGV[4])
+if ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'etag') == ARGV[6] then
+  redis.call('HDEL', KEYS[1], 'etag', 'exp', 'et')
+end
 redis.call('HINCRBY', KEYS[1], 'na', 1)
 if desired <= tonumber(ARGV[2]) then
   redis.call('ZREM', KEYS[2], ARGV[1])

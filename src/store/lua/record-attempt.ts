@@ -13,6 +13,8 @@ export const RECORD_ATTEMPT_LUA = `--[[
     ARGV[3]   last outcome (JSON)
     ARGV[4]   next due at (ms since epoch), or "" to leave the due time (the lease end)
     ARGV[5]   "0": do not count it as a failed attempt (a deferral: nothing was sent); else counted
+    ARGV[6]   an ETag the server refused (412) during the attempt, or "": if the hash still holds
+              exactly that one, it is removed with its expiry and target (a newer one is kept)
 
   Output:
     "unknown-mailbox"  no such mailbox hash: nothing written
@@ -22,6 +24,9 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   return 'unknown-mailbox'
 end
 redis.call('HSET', KEYS[1], 'la', ARGV[2], 'lo', ARGV[3])
+if ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'etag') == ARGV[6] then
+  redis.call('HDEL', KEYS[1], 'etag', 'exp', 'et')
+end
 if ARGV[5] ~= '0' then
   redis.call('HINCRBY', KEYS[1], 'na', 1)
 end
