@@ -21,7 +21,7 @@ export interface MwiDelivery {
   hop?: ExplicitHop;
   /**
    * Asked before every further request of this delivery (the initial PUBLISH after a 412, the one
-   * after a 423): the rate is per request on the wire, not per delivery. Absent: no pacing (the
+   * after a 423, a digest retry after a 401/407): the rate is per request on the wire, not per delivery. Absent: no pacing (the
    * CLI, tests of the sender alone). The GuardedSender gives one that takes a send slot of the hop.
    */
   admitAnother?: AdmitAnother;

@@ -60,7 +60,7 @@ export class SipMwiSender implements MwiSender {
         if (delivery.publication !== undefined) input.publication = delivery.publication;
         return await this.#publisher.publish(input);
       }
-      return await this.#notifier.notify({ aor: delivery.mailbox, contact: this.#target(delivery.route.contact), body, ...(delivery.hop ? { hop: delivery.hop } : {}) });
+      return await this.#notifier.notify({ aor: delivery.mailbox, contact: this.#target(delivery.route.contact), body, ...(delivery.hop ? { hop: delivery.hop } : {}), ...(delivery.admitAnother ? { admitAnother: delivery.admitAnother } : {}) });
     } catch (err) {
       if (!isMwiError(err)) throw err;
       // Nothing reached the server: bad input (a URI, counts) is permanent; a stack shutting down is not.

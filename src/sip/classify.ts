@@ -11,6 +11,8 @@ export interface Classified {
   reason: string;
   cause: 'response' | 'timeout' | 'transport';
   retryAfterMs?: number;
+  /** deferred only: when to come back. */
+  retryAt?: number;
 }
 
 /** Retry-After in seconds (RFC 3261 20.33: delta-seconds, optional comment and params). */
@@ -36,6 +38,7 @@ export function statusKind(method: 'PUBLISH' | 'NOTIFY' | 'OPTIONS', status: num
 export function classify(method: 'PUBLISH' | 'NOTIFY' | 'OPTIONS', result: SipResult, transactionTimeoutMs: number): Classified {
   if (result.kind === 'timeout') return { kind: 'retryable', cause: 'timeout', reason: `no final response within ${transactionTimeoutMs} ms` };
   if (result.kind === 'transport-error') return { kind: 'retryable', cause: 'transport', reason: result.error.message };
+  if (result.kind === 'not-admitted') return { kind: 'deferred', cause: 'response', reason: `no send slot for the digest retry: ${result.reason}`, retryAt: result.retryAt };
   const kind = statusKind(method, result.status);
   const out: Classified = { kind, status: result.status, cause: 'response', reason: `${result.status} ${result.reason}`.trim() };
   if (kind === 'retryable') {

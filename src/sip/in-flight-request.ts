@@ -53,6 +53,17 @@ export class InFlightRequest implements DeadlineNode, OutgoingRequestDelegate {
     this.#resolve = resolve;
   }
 
+  /** Whether the request has its result (a final response, a timeout, a transport error, a refusal). */
+  get settled(): boolean {
+    return this.#settled;
+  }
+
+  /** A digest retry was refused a send slot (come back at `retryAt`, default now): the request ends here, nothing more sent. */
+  refuse(reason: string, retryAt?: number): void {
+    const now = this.#ctx.clock.now();
+    this.#finish({ kind: 'not-admitted', reason, retryAt: retryAt ?? now, startedAt: this.#startedAt, elapsedMs: now - this.#startedAt });
+  }
+
   onAccept(response: IncomingResponse): void {
     this.#final(response.message);
   }

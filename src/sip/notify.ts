@@ -5,6 +5,7 @@
  */
 import type { Clock } from '../clock.ts';
 import type { Outcome } from '../delivery/outcome.ts';
+import type { AdmitAnother } from '../delivery/sender.ts';
 import { classify } from './classify.ts';
 import { MESSAGE_SUMMARY_TYPE } from './publish.ts';
 import type { SipRequester } from './stack.ts';
@@ -19,6 +20,8 @@ export interface NotifyInput {
   body: string;
   /** Where to send (RFC 3263 chose it); without it the contact's host is resolved by the transport. */
   hop?: ExplicitHop;
+  /** Asked before a digest retry (MwiDelivery.admitAnother). */
+  admitAnother?: AdmitAnother;
 }
 
 export interface NotifierOptions {
@@ -47,6 +50,7 @@ export class Notifier {
       body: { contentType: MESSAGE_SUMMARY_TYPE, content: input.body },
       withContact: true,
       ...(input.hop ? { hop: input.hop } : {}),
+      ...(input.admitAnother ? { admitRetry: input.admitAnother } : {}),
     });
     const c = classify('NOTIFY', result, this.#opts.transactionTimeoutMs);
     const overload = result.kind === 'response' ? parseOverloadControl(result.header('Via')) : undefined;

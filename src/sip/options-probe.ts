@@ -33,6 +33,7 @@ export async function probeTarget(stack: SipRequester, clock: Clock, target: Sip
   const elapsedMs = clock.now() - startedAt;
   if (result.kind === 'timeout') return { up: false, reason: 'no answer', elapsedMs };
   if (result.kind === 'transport-error') return { up: false, reason: result.error.message, elapsedMs };
+  if (result.kind === 'not-admitted') return { up: false, reason: result.reason, elapsedMs }; // a probe asks no admission: never
   const retryAfterMs = result.status === 503 ? parseRetryAfterMs(result.header('Retry-After')) : undefined;
   return { up: result.status !== 503, status: result.status, reason: `${result.status} ${result.reason}`.trim(), elapsedMs, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
 }

@@ -88,6 +88,7 @@ export class Publisher {
       body: { contentType: MESSAGE_SUMMARY_TYPE, content: input.body },
     };
     if (input.hop) request.hop = input.hop;
+    if (input.admitAnother) request.admitRetry = input.admitAnother;
     return this.#opts.stack.request(request);
   }
 

@@ -15,6 +15,7 @@ import { parseInbound } from './parse.ts';
 import { isSipUri, parseSipUri } from './uri.ts';
 import { WireRequest } from './wire-request.ts';
 import type { ExplicitHop, SipTransport, TransportProtocol } from './transport/transport.ts';
+import type { AdmitAnother } from '../delivery/sender.ts';
 
 export interface SipRequest {
   method: 'PUBLISH' | 'NOTIFY' | 'OPTIONS';
@@ -32,6 +33,12 @@ export interface SipRequest {
   withContact?: boolean;
   /** Send here instead of resolving the Route / Request-URI (the hop RFC 3263 location chose). */
   hop?: ExplicitHop;
+  /**
+   * Asked before a digest retry (a 401/407 answered again with our credentials): that is another
+   * request on the wire, so it takes a send slot like any other (MwiDelivery.admitAnother).
+   * Refused: the request settles as 'not-admitted' and the retry is not sent.
+   */
+  admitRetry?: AdmitAnother;
 }
 
 interface Timing {
@@ -42,7 +49,9 @@ interface Timing {
 export type SipResult =
   | (Timing & { kind: 'response'; status: number; reason: string; header(name: string): string | undefined })
   | (Timing & { kind: 'timeout' })
-  | (Timing & { kind: 'transport-error'; error: MwiError });
+  | (Timing & { kind: 'transport-error'; error: MwiError })
+  /** A challenge came and its digest retry was refused a send slot (SipRequest.admitRetry): nothing more was sent. */
+  | (Timing & { kind: 'not-admitted'; reason: string; retryAt: number });
 
 export interface SipStackStats {
   requests: number;
@@ -81,6 +90,39 @@ function peekCallId(message: string): string {
 
 function hostForUri(host: string): string {
   return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+/**
+ * sip.js's UserAgentClient whose digest retry waits for a send slot. sip.js answers a 401/407
+ * within receiveResponse (its authenticationGuard builds the credentials and sends the request
+ * again at once); here a challenge first asks `admitRetry`, and only an admitted retry goes on
+ * through sip.js's own path. Meanwhile the first transaction ends as usual (the retry is a new
+ * one, as in sip.js). A refusal, or the request's deadline passing first, settles the request
+ * without a retry.
+ */
+class GatedUserAgentClient extends UserAgentClient {
+  admitRetry: AdmitAnother | undefined;
+
+  override receiveResponse(message: IncomingResponseMessage): void {
+    const status = message.statusCode;
+    const admit = this.admitRetry;
+    // sip.js answers only the first challenge (a second one is final): only that one is gated.
+    if ((status !== 401 && status !== 407) || admit === undefined || (this as unknown as { challenged?: boolean }).challenged === true) {
+      super.receiveResponse(message);
+      return;
+    }
+    const flight = this.delegate as InFlightRequest;
+    admit().then(
+      (slot) => {
+        if (flight.settled) return; // the deadline passed while waiting
+        if (slot.ok) super.receiveResponse(message);
+        else flight.refuse(slot.reason, slot.retryAt);
+      },
+      (err: unknown) => {
+        if (!flight.settled) flight.refuse(`send slot unavailable: ${err instanceof Error ? err.message : String(err)}`);
+      },
+    );
+  }
 }
 
 export class SipStack {
@@ -242,7 +284,15 @@ export class SipStack {
     this.#inFlight.timeouts.add(inFlight);
     try {
       // core.request() is `new UserAgentClient(NonInviteClientTransaction, ...)`; ours ends the transaction without Timer K.
-      inFlight.uac = new UserAgentClient(PromptNonInviteClientTransaction, flow.core, message as unknown as OutgoingRequestMessage, inFlight);
+      // Only a stack with credentials answers challenges: only then is there a retry to admit.
+      const outgoing = message as unknown as OutgoingRequestMessage;
+      if (req.admitRetry !== undefined && this.#opts.auth !== undefined) {
+        const uac = new GatedUserAgentClient(PromptNonInviteClientTransaction, flow.core, outgoing, inFlight);
+        uac.admitRetry = req.admitRetry;
+        inFlight.uac = uac;
+      } else {
+        inFlight.uac = new UserAgentClient(PromptNonInviteClientTransaction, flow.core, outgoing, inFlight);
+      }
     } catch (err) {
       this.#inFlight.timeouts.remove(inFlight);
       this.#hops.delete(message.callId);

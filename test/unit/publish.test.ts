@@ -6,7 +6,7 @@ import { Publisher, publicationKey } from '../../src/sip/publish.ts';
 import type { SipRequest, SipResult } from '../../src/sip/stack.ts';
 import { parseTarget } from '../../src/sip/target.ts';
 
-type Reply = { status: number; reason?: string; headers?: Record<string, string>; delayMs?: number } | 'timeout' | 'transport';
+type Reply = { status: number; reason?: string; headers?: Record<string, string>; delayMs?: number } | 'timeout' | 'transport' | 'not-admitted';
 
 /** A requester that answers from a script and records what was sent. */
 function scripted(clock: FakeClock, replies: Reply[]) {
@@ -23,6 +23,7 @@ function scripted(clock: FakeClock, replies: Reply[]) {
       inFlight--;
       const startedAt = clock.now();
       if (reply === 'timeout') return { kind: 'timeout', startedAt, elapsedMs: 4000 };
+      if (reply === 'not-admitted') return { kind: 'not-admitted', reason: 'paced', retryAt: startedAt + 250, startedAt, elapsedMs: 1 };
       if (reply === 'transport') return { kind: 'transport-error', error: new (await import('../../src/errors.ts')).MwiError('MWI_SIP_TRANSPORT', 'ECONNREFUSED', { retryable: true }), startedAt, elapsedMs: 1 };
       const headers = Object.fromEntries(Object.entries(reply.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
       return { kind: 'response', status: reply.status, reason: reply.reason ?? 'R', header: (n) => headers[n.toLowerCase()], startedAt, elapsedMs: 1 };
@@ -186,6 +187,15 @@ describe('Publisher (RFC 3903 state machine)', () => {
     assert.deepEqual([failed.kind, failed.refusedEtag, failed.requests], ['retryable', 'c1', 2]);
     const recovered = await publisher.publish({ aor, target, body, publication: { etag: 'c2', expiresAt: clock.now() + 60_000 } });
     assert.deepEqual([recovered.kind, recovered.etag, recovered.refusedEtag], ['delivered', 'c3', undefined], 'a delivery brings its own ETag: nothing to forget');
+  });
+
+  it('hands admitAnother to the stack for a digest retry, and a retry refused its slot is deferred, not a failure', async () => {
+    const { publisher, sent, clock } = setup(['not-admitted']);
+    const admitAnother = () => Promise.resolve({ ok: true as const });
+    const out = await publisher.publish({ aor, target, body, admitAnother });
+    assert.equal(sent[0]?.admitRetry, admitAnother);
+    assert.deepEqual([out.kind, out.retryAt, out.requests], ['deferred', clock.now() + 250, 1]);
+    assert.match(out.reason, /no send slot for the digest retry: paced/);
   });
 
   it('adopts Min-Expires from a 423 exactly once', async () => {

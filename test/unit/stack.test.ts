@@ -113,6 +113,63 @@ describe('SipStack over sip.js UserAgentCore', () => {
     await stack.close();
   });
 
+  it('asks admitRetry before a digest retry: admitted, the retry goes once the slot is granted; refused, nothing more is sent', async () => {
+    const challenge = ['WWW-Authenticate: Digest realm="mwi.test", nonce="n1", algorithm=MD5, qop="auth"'];
+    const { transport, stack } = makeStack({ auth: { username: 'alice', password: 's3cret' } });
+    let grant: ((slot: { ok: true }) => void) | undefined;
+    let asked = 0;
+    const admitted = stack.request({ ...publish, admitRetry: () => (asked++, new Promise((resolve) => (grant = resolve))) });
+    await tick();
+    transport.deliver(responseTo(transport.sent[0] ?? '', 401, 'Unauthorized', challenge));
+    await tick();
+    assert.equal(asked, 1);
+    assert.equal(transport.sent.length, 1, 'no retry before the slot is granted');
+    grant?.({ ok: true });
+    await tick();
+    assert.equal(transport.sent.length, 2);
+    assert.match(peekHeader(transport.sent[1] ?? '', 'Authorization') ?? '', /^Digest .*username="alice"/);
+    transport.deliver(responseTo(transport.sent[1] ?? '', 200, 'OK', ['SIP-ETag: z']));
+    const ok = await admitted;
+    assert.equal(ok.kind === 'response' && ok.status, 200);
+
+    const refused = stack.request({ ...publish, admitRetry: () => Promise.resolve({ ok: false as const, reason: 'paced', retryAt: 12_345 }) });
+    await tick();
+    transport.deliver(responseTo(transport.sent[2] ?? '', 407, 'Proxy Authentication Required', ['Proxy-Authenticate: Digest realm="mwi.test", nonce="n2"']));
+    const res = await refused;
+    assert.deepEqual(res.kind === 'not-admitted' && [res.reason, res.retryAt], ['paced', 12_345]);
+    await tick();
+    assert.equal(transport.sent.length, 3, 'the refused retry was never sent');
+    assert.equal(stack.inFlightTransactions, 0);
+    await stack.close();
+  });
+
+  it('the deadline passing while a digest retry waits for its slot ends the request; a later grant sends nothing', async () => {
+    const { clock, transport, stack } = makeStack({ auth: { username: 'alice', password: 's3cret' } });
+    let grant: ((slot: { ok: true }) => void) | undefined;
+    const pending = stack.request({ ...publish, admitRetry: () => new Promise((resolve) => (grant = resolve)) });
+    await tick();
+    transport.deliver(responseTo(transport.sent[0] ?? '', 401, 'Unauthorized', ['WWW-Authenticate: Digest realm="mwi.test", nonce="n1"']));
+    await tick();
+    clock.advance(4_000);
+    assert.equal((await pending).kind, 'timeout');
+    grant?.({ ok: true });
+    await tick();
+    assert.equal(transport.sent.length, 1);
+    await stack.close();
+  });
+
+  it('a stack without credentials answers no challenge, so it asks no admission: the 401 is the final response', async () => {
+    const { transport, stack } = makeStack();
+    let asked = 0;
+    const pending = stack.request({ ...publish, admitRetry: () => (asked++, Promise.resolve({ ok: true as const })) });
+    await tick();
+    transport.deliver(responseTo(transport.sent[0] ?? '', 401, 'Unauthorized', ['WWW-Authenticate: Digest realm="mwi.test", nonce="n1"']));
+    const res = await pending;
+    assert.equal(res.kind === 'response' && res.status, 401);
+    assert.equal(asked, 0);
+    await stack.close();
+  });
+
   it('sends to the explicit hop RFC 3263 chose, for the first request and its digest retry, then forgets it', async () => {
     const { transport, stack } = makeStack({ auth: { username: 'alice', password: 's3cret' } });
     const hop = { destination: { host: '10.0.0.7', port: 5080 }, hostName: 'ps.example.test' };
