@@ -135,31 +135,6 @@ function isV6Char(c: number): boolean {
   return isDigit(c) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102) || c === 58 || c === 46;
 }
 
-/** `;[ \t]*branch=token` (name in any case) in `value` from `from`: the first such token, as /;[ \t]*branch=(token+)/i finds it. */
-function branchOf(value: string, from: number): string | undefined {
-  let semi = value.indexOf(';', from);
-  while (semi !== -1) {
-    let i = semi + 1;
-    while (value.charCodeAt(i) === 32 || value.charCodeAt(i) === 9) i++;
-    if (
-      (value.charCodeAt(i) | 32) === 98 && // b
-      (value.charCodeAt(i + 1) | 32) === 114 && // r
-      (value.charCodeAt(i + 2) | 32) === 97 && // a
-      (value.charCodeAt(i + 3) | 32) === 110 && // n
-      (value.charCodeAt(i + 4) | 32) === 99 && // c
-      (value.charCodeAt(i + 5) | 32) === 104 && // h
-      value.charCodeAt(i + 6) === 61 // =
-    ) {
-      const start = i + 7;
-      let end = start;
-      for (let c = value.charCodeAt(end); c < 128 && TOKEN_CHAR[c] === 1; c = value.charCodeAt(++end));
-      if (end > start) return value.slice(start, end);
-    }
-    semi = value.indexOf(';', semi + 1);
-  }
-  return undefined;
-}
-
 export interface TopVia {
   /** As written: a name, an IPv4 address or a bracketed IPv6 reference. */
   host: string;
@@ -204,7 +179,7 @@ export function parseTopVia(value: string): TopVia | undefined {
   const paramsStart = i;
   while (value.charCodeAt(i) === 32 || value.charCodeAt(i) === 9) i++;
   if (i < n && value.charCodeAt(i) !== 59) return undefined; // parameters start with ';' (and without one there is no branch)
-  const branch = branchOf(value, paramsStart);
+  const branch = tokenParam(value, paramsStart, 'branch');
   return branch === undefined ? undefined : { host: value.slice(hostStart, hostEnd), port, branch };
 }
 
@@ -222,17 +197,18 @@ function statusCodeOf(text: string, firstEol: number): number {
 }
 
 /**
- * The tag parameter of a From/To value: the first `;[ \t]*tag=token` (any case) after the closing
- * '>' when there is one, as /;[ \t]*tag=(token+)/i would find it, without a regex or a copy.
+ * The value of the first `;[ \t]*<name>=token` parameter (name in any case; `name` given in lower
+ * case) at or after `from`, as /;[ \t]*<name>=(token+)/i finds it, without a regex or a copy.
  */
-function tagOf(value: string): string | undefined {
-  const gt = value.lastIndexOf('>');
-  let semi = value.indexOf(';', gt === -1 ? 0 : gt);
+function tokenParam(value: string, from: number, name: string): string | undefined {
+  let semi = value.indexOf(';', from);
   while (semi !== -1) {
     let i = semi + 1;
     while (value.charCodeAt(i) === 32 || value.charCodeAt(i) === 9) i++;
-    if ((value.charCodeAt(i) | 32) === 116 && (value.charCodeAt(i + 1) | 32) === 97 && (value.charCodeAt(i + 2) | 32) === 103 && value.charCodeAt(i + 3) === 61) {
-      const start = i + 4;
+    let k = 0;
+    while (k < name.length && (value.charCodeAt(i + k) | 32) === name.charCodeAt(k)) k++;
+    if (k === name.length && value.charCodeAt(i + k) === 61) {
+      const start = i + k + 1;
       let end = start;
       for (let c = value.charCodeAt(end); c < 128 && TOKEN_CHAR[c] === 1; c = value.charCodeAt(++end));
       if (end > start) return value.slice(start, end);
@@ -240,6 +216,12 @@ function tagOf(value: string): string | undefined {
     semi = value.indexOf(';', semi + 1);
   }
   return undefined;
+}
+
+/** The tag parameter of a From/To value: the first one after the closing '>' when there is one. */
+function tagOf(value: string): string | undefined {
+  const gt = value.lastIndexOf('>');
+  return tokenParam(value, gt === -1 ? 0 : gt, 'tag');
 }
 
 /** CSeq `1*10DIGIT 1*(SP/HTAB) 1*32(A-Z)` as sequence number and method, or undefined. */

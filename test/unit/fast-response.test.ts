@@ -51,6 +51,24 @@ describe('fast response parser', () => {
     assert.equal(parseTopVia('SIP/2.0/UDP 127.0.0.1:5070 junk;branch=z9hG4bKx'), undefined);
   });
 
+  it('reads the From tag as /;[ \\t]*tag=(token+)/i after the closing > finds it', () => {
+    const TAG = /;[ \t]*tag=([A-Za-z0-9.!%*_+`'~-]+)/i;
+    const from = fc
+      .array(fc.constantFrom('<sip:a@b>', 'sip:a@b', '"A;tag=x" ', '<sip:a@b;tag=uri>', ';tag=', ';TAG=', '; tag=', ';tag', 'abc', '1.2', '~', ';x=y', '>', '<', ' ', '\t', '=', '"'), { minLength: 1, maxLength: 8 })
+      .map((parts) => parts.join(''));
+    fc.assert(
+      fc.property(from, (value) => {
+        const parsed = parseResponseFast(`SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKa\r\nFrom: ${value}\r\nTo: <sip:a@b>;tag=2\r\nCall-ID: c\r\nCSeq: 1 PUBLISH\r\nContent-Length: 0\r\n\r\n`);
+        const trimmed = value.trim();
+        if (trimmed === '') return;
+        assert.ok(typeof parsed === 'object', JSON.stringify(value));
+        const gt = trimmed.lastIndexOf('>');
+        assert.equal(parsed.fromTag, TAG.exec(trimmed.slice(gt === -1 ? 0 : gt))?.[1] ?? '', JSON.stringify(value));
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
   it('reads the status line exactly as the regular expression it replaced', () => {
     const line = fc.oneof(
       fc.record({ code: fc.integer({ min: 0, max: 999 }), pad: fc.constantFrom('', '0', ' '), reason: fc.constantFrom('OK', '', 'Conditional Request Failed', 'a\rb', 'a\nb', ' x ', '\u00e9') }).map(({ code, pad, reason }) => `SIP/2.0 ${pad}${code} ${reason}`),
