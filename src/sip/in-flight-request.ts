@@ -64,6 +64,14 @@ export class InFlightRequest implements DeadlineNode, OutgoingRequestDelegate {
     this.#finish({ kind: 'not-admitted', reason, retryAt: retryAt ?? now, startedAt: this.#startedAt, elapsedMs: now - this.#startedAt });
   }
 
+  /** The request could not go on (a digest retry that sip.js failed to send): a retryable transport error. */
+  fail(error: MwiError): void {
+    if (this.#settled) return;
+    this.#ctx.stats.transportErrors++;
+    const now = this.#ctx.clock.now();
+    this.#finish({ kind: 'transport-error', error, startedAt: this.#startedAt, elapsedMs: now - this.#startedAt });
+  }
+
   onAccept(response: IncomingResponse): void {
     this.#final(response.message);
   }

@@ -115,8 +115,16 @@ class GatedUserAgentClient extends UserAgentClient {
     admit().then(
       (slot) => {
         if (flight.settled) return; // the deadline passed while waiting
-        if (slot.ok) super.receiveResponse(message);
-        else flight.refuse(slot.reason, slot.retryAt);
+        if (!slot.ok) {
+          flight.refuse(slot.reason, slot.retryAt);
+          return;
+        }
+        // Out of the transport's guarded receive path now: whatever sip.js throws settles this request, never the process.
+        try {
+          super.receiveResponse(message);
+        } catch (err) {
+          flight.fail(new MwiError(ErrorCodes.SIP_TRANSPORT, `digest retry could not be sent: ${err instanceof Error ? err.message : String(err)}`, { retryable: true, cause: err }));
+        }
       },
       (err: unknown) => {
         if (!flight.settled) flight.refuse(`send slot unavailable: ${err instanceof Error ? err.message : String(err)}`);

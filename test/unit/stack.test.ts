@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import pino from 'pino';
 import { FakeClock } from '../../src/clock.ts';
 import { newBranch } from '../../src/sip/branch.ts';
+import { UserAgentClient } from 'sip.js/lib/core/index.js';
 import { SipStack } from '../../src/sip/stack.ts';
 import { peekHeader, peekTopViaBranch } from '../../src/sip/wire.ts';
 import { FakeTransport, responseTo } from '../support/fake-transport.ts';
@@ -140,6 +141,21 @@ describe('SipStack over sip.js UserAgentCore', () => {
     await tick();
     assert.equal(transport.sent.length, 3, 'the refused retry was never sent');
     assert.equal(stack.inFlightTransactions, 0);
+    await stack.close();
+  });
+
+  it('an admitted digest retry that sip.js fails to build settles as a transport error, nothing escapes', async (t) => {
+    const { transport, stack } = makeStack({ auth: { username: 'alice', password: 's3cret' } });
+    t.mock.method(UserAgentClient.prototype as unknown as { authenticationGuard: () => boolean }, 'authenticationGuard', () => {
+      throw new TypeError('broken challenge handling');
+    });
+    const pending = stack.request({ ...publish, admitRetry: () => Promise.resolve({ ok: true as const }) });
+    await tick();
+    transport.deliver(responseTo(transport.sent[0] ?? '', 401, 'Unauthorized', ['WWW-Authenticate: Digest realm="mwi.test", nonce="n1"']));
+    const res = await pending;
+    assert.equal(res.kind, 'transport-error');
+    assert.match(res.kind === 'transport-error' ? res.error.message : '', /digest retry could not be sent: broken challenge handling/);
+    assert.equal(transport.sent.length, 1);
     await stack.close();
   });
 
