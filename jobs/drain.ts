@@ -155,8 +155,10 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
     let outcome: Outcome;
     const sendStartedAt = clock.now();
     try {
+      const delivery: MwiDelivery = { mailbox, summary: desired.summary, route: desired.route };
       // The ETag comes with the lease and goes back with the outcome (recordDelivered): the sender's own store is not used.
-      outcome = await sender.send(record.publication === undefined ? { mailbox, summary: desired.summary, route: desired.route } : { mailbox, summary: desired.summary, route: desired.route, publication: record.publication });
+      if (record.publication !== undefined) delivery.publication = record.publication;
+      outcome = await sender.send(delivery);
     } catch (err) {
       // A sender bug must not wedge the mailbox in a lease loop: record it as a retryable failure.
       log.error({ err, mailbox, target: routeTarget(desired.route) }, 'sender threw instead of returning an outcome');

@@ -53,27 +53,25 @@ local function record(hash, a)
     end
   end
 
+  local fields = { 'xv', ARGV[a + 1], 'xs', ARGV[a + 2], 'xat', ARGV[a + 3], 'la', ARGV[a + 4], 'lo', ARGV[a + 5] }
   local gone = {}
   if f[4] then
     gone[#gone + 1] = 'na'
   end
-  if ARGV[a + 6] ~= '' then
-    if ARGV[a + 9] ~= '' then
-      redis.call('HSET', hash, 'xv', ARGV[a + 1], 'xs', ARGV[a + 2], 'xat', ARGV[a + 3], 'la', ARGV[a + 4], 'lo', ARGV[a + 5], 'etag', ARGV[a + 6], 'exp', ARGV[a + 7], 'et', ARGV[a + 9])
-    else
-      redis.call('HSET', hash, 'xv', ARGV[a + 1], 'xs', ARGV[a + 2], 'xat', ARGV[a + 3], 'la', ARGV[a + 4], 'lo', ARGV[a + 5], 'etag', ARGV[a + 6], 'exp', ARGV[a + 7])
-      if f[7] then
-        gone[#gone + 1] = 'et'
-      end
-    end
-  else
-    redis.call('HSET', hash, 'xv', ARGV[a + 1], 'xs', ARGV[a + 2], 'xat', ARGV[a + 3], 'la', ARGV[a + 4], 'lo', ARGV[a + 5])
-    for k, field in ipairs({ 'etag', 'exp', 'et' }) do
-      if f[4 + k] then
-        gone[#gone + 1] = field
-      end
+  -- etag, exp and et: written when given; otherwise deleted if present.
+  local given = { ARGV[a + 6], ARGV[a + 7], ARGV[a + 9] }
+  if given[1] == '' then
+    given = { '', '', '' }
+  end
+  for k, field in ipairs({ 'etag', 'exp', 'et' }) do
+    if given[k] ~= '' then
+      fields[#fields + 1] = field
+      fields[#fields + 1] = given[k]
+    elseif f[4 + k] then
+      gone[#gone + 1] = field
     end
   end
+  redis.call('HSET', hash, unpack(fields))
   if #gone > 0 then
     redis.call('HDEL', hash, unpack(gone))
   end
