@@ -28,6 +28,7 @@ import type { MailboxUpdate } from '../src/store/mailbox-state.ts';
 import { LatencyRecorder } from './latency-percentiles.ts';
 import { processCpuMs } from './process-cpu.ts';
 import { highestCleanRate, RAW_STEP_SEC, rawSippRamp, sippLatency } from './raw-sipp.ts';
+import { runFloor, seedFloor, type FloorOptions } from './reference/floor-deliverer.ts';
 import { startNaive } from './reference/naive-publisher.ts';
 import { ratio, type BenchResult } from './report.ts';
 
@@ -43,6 +44,7 @@ const RAW_ROW = 'raw SIPp UAC: highest clean rate';
 const NAIVE_ROW = 'naive (one job per event, sip.js Publisher)';
 const OURS_ROW = 'ours: mailboxes delivered through the queue';
 const OURS_WIDE_ROW = `ours, delivery.concurrency ${WIDE_CONCURRENCY}: mailboxes delivered through the queue`;
+const FLOOR_ROW = 'floor (dgram + plain ioredis commands, no SIP stack, no fence): mailboxes delivered';
 
 /** `sender` with the time of every send() (to its outcome) recorded while `recording()`. */
 function timedSender(sender: MwiSender, latency: LatencyRecorder, recording: () => boolean): MwiSender {
@@ -105,6 +107,30 @@ function callsBetween(before: Map<string, number>, after: Map<string, number>): 
     if (name === 'evalsha' || name === 'eval') scripts += d;
   }
   return { commands, scripts };
+}
+
+/**
+ * The floor reference (bench/reference/floor-deliverer.ts) over MAILBOXES other mailboxes, at our
+ * default concurrency, after a warm-up round of its own; CPU of the three processes as for ours.
+ */
+async function floorRun(redis: RedisHandle, uas: SippUasHandle, concurrency: number): Promise<{ perSec: number; delivered: number; lost: number; elapsedMs: number; cpuUs: { node: number; redis: number; uas: number } }> {
+  const options = (prefix: string): FloorOptions => ({ redisUrl: redis.url, target: { host: uas.host, port: uas.port }, concurrency, prefix });
+  const mailboxes = (prefix: string, count: number) =>
+    updatesFor(prefix, 0, count, uas.uri).map((u) => ({ mailbox: u.mailbox, summary: u.summary }));
+  await seedFloor(options('{floor-warm}'), mailboxes('floor-warm', WARMUP_MAILBOXES));
+  await runFloor(options('{floor-warm}'));
+  await seedFloor(options('{floor}'), mailboxes('floor', MAILBOXES));
+  const redis0 = processCpuMs(redis.pid());
+  const uas0 = processCpuMs(uas.pid);
+  const run = await runFloor(options('{floor}'));
+  const us = (a: number | undefined, b: number | undefined): number => (a === undefined || b === undefined ? Number.NaN : ((b - a) * 1000) / run.delivered);
+  return {
+    perSec: run.delivered / (run.elapsedMs / 1000),
+    delivered: run.delivered,
+    lost: run.lost,
+    elapsedMs: run.elapsedMs,
+    cpuUs: { node: (run.cpuMs * 1000) / run.delivered, redis: us(redis0, processCpuMs(redis.pid())), uas: us(uas0, processCpuMs(uas.pid)) },
+  };
 }
 
 function updatesFor(prefix: string, from: number, count: number, uri: string): MailboxUpdate[] {
@@ -188,6 +214,7 @@ export async function run(): Promise<BenchResult> {
     const ours = await drainThroughQueue(redis, uas, {}, sendLatency);
     const wide = await drainThroughQueue(redis, uas, { 'delivery.concurrency': WIDE_CONCURRENCY, 'redis.keyPrefix': '{mwi-wide}' });
     const oursRate = ours.perSec;
+    const floor = await floorRun(redis, uas, ours.concurrency);
 
     // Naive: one job per event.
     const naive = await startNaive({ redisUrl: redis.url, queueName: 'naive', target: { host: uas.host, port: uas.port }, concurrency: NAIVE_CONCURRENCY });
@@ -213,7 +240,7 @@ export async function run(): Promise<BenchResult> {
     return {
       name: 'end-to-end',
       description:
-        'Delivered PUBLISH/s through the queue (every mailbox dirty at once in Redis, drain jobs, sender, SIPp UAS answering 200) beside the naive reference (one BullMQ job per event calling a sip.js Publisher) and raw SIPp UAC against the same UAS, in one run. Goals: 3x naive, half of raw SIPp.',
+        'Delivered PUBLISH/s through the queue (every mailbox dirty at once in Redis, drain jobs, sender, SIPp UAS answering 200) beside the naive reference (one BullMQ job per event calling a sip.js Publisher), a floor (the least a Node process with ioredis and dgram does to deliver a mailbox) and raw SIPp UAC against the same UAS, in one run. Goals: 3x naive, half of raw SIPp.',
       rows: [
         { label: RAW_ROW, value: rawRate, unit: 'PUBLISH/s' },
         { label: NAIVE_ROW, value: naiveRate, unit: 'events/s' },
@@ -230,11 +257,16 @@ export async function run(): Promise<BenchResult> {
         { label: OURS_WIDE_ROW, value: wide.perSec, unit: 'PUBLISH/s' },
         { label: `ours, delivery.concurrency ${WIDE_CONCURRENCY}: PUBLISH requests per mailbox at the UAS`, value: wide.requests / MAILBOXES, unit: 'ratio' },
         { label: `ours, delivery.concurrency ${WIDE_CONCURRENCY}: CPU of node, redis-server, SIPp UAS`, value: wide.cpu.node + wide.cpu.redis + wide.cpu.uas, unit: 'cores' },
+        { label: FLOOR_ROW, value: floor.perSec, unit: 'PUBLISH/s' },
+        { label: 'floor: requests without a response (not retried)', value: floor.lost, unit: 'count' },
+        { label: 'floor: CPU per delivered mailbox: node, redis-server, SIPp UAS', value: floor.cpuUs.node + floor.cpuUs.redis + floor.cpuUs.uas, unit: 'µs' },
       ],
       ratios: [
         ratio('ours / naive', oursRate / naiveRate, 3, { ours: OURS_ROW, reference: NAIVE_ROW }),
         ratio('ours / raw SIPp', oursRate / rawRate, 0.5, { ours: OURS_ROW, reference: RAW_ROW }),
         ratio(`ours, delivery.concurrency ${WIDE_CONCURRENCY} / raw SIPp`, wide.perSec / rawRate, 0.5, { ours: OURS_WIDE_ROW, reference: RAW_ROW }),
+        ratio('floor / raw SIPp', floor.perSec / rawRate, undefined, { ours: FLOOR_ROW, reference: RAW_ROW }),
+        ratio('ours / floor', oursRate / floor.perSec, undefined, { ours: OURS_ROW, reference: FLOOR_ROW }),
       ],
       percentiles: {
         'ours: sender.send() inside the worker': sendLatency.percentiles(),
@@ -249,6 +281,9 @@ export async function run(): Promise<BenchResult> {
         `Latency per transaction: ours is each sender.send() the drain jobs made at default concurrency (PUBLISH out to its final response), ${ours.concurrency} in flight at most; ` +
           `raw SIPp from its -trace_rtt (whole milliseconds) in one more ${RAW_STEP_SEC} s step at about our delivery rate (asked ${rawLatencyRate.toLocaleString('en-US')}/s, achieved ${Math.round(rawLatency.step.achievedPerSec).toLocaleString('en-US')}/s, ${rawLatency.step.failed} failed, ${rawLatency.step.retransmissions} retransmissions). ` +
           'The naive reference has none to show: its jobs end when sip.js hands the PUBLISH to the transport, before any response.',
+        `Floor (bench/reference/floor-deliverer.ts): the least a Node process does to deliver mailboxes from Redis to the UAS with ioredis and dgram, a yardstick and not a product. Per batch one ZPOPMIN and one pipeline of HMGET; per mailbox one PUBLISH from a template string on one dgram socket, its response matched by Call-ID; per event-loop turn one pipeline of plain HSETs (delivered version and ETag). No SIP transaction layer (no retransmission, no timeout), no lease, no fence against a newer update, no outcome or attempt record, no rate gate, breaker or BullMQ. ` +
+          `${MAILBOXES.toLocaleString('en-US')} other mailboxes in the same Redis after a ${WARMUP_MAILBOXES.toLocaleString('en-US')}-mailbox warm-up, at our default concurrency (${ours.concurrency}); ${floor.delivered.toLocaleString('en-US')} delivered in ${Math.round(floor.elapsedMs)} ms, ${floor.lost} without a response (the UAS's receive buffer overflows in the first burst; not retried). ` +
+          `CPU per delivered mailbox: node ${floor.cpuUs.node.toFixed(0)} µs, redis-server ${floor.cpuUs.redis.toFixed(0)} µs, SIPp UAS ${floor.cpuUs.uas.toFixed(0)} µs (ours: ${perMailboxUs(ours, 'node')}, ${perMailboxUs(ours, 'redis')}, ${perMailboxUs(ours, 'uas')}).`,
         `Raw SIPp ramp: ${raw.map((s) => `${s.askedPerSec}/s -> ${Math.round(s.achievedPerSec)}/s${s.clean ? '' : ' (not clean)'}`).join(', ')}.`,
       ],
     };
