@@ -366,6 +366,40 @@ describe('RedisMailboxStore', { timeout: 120_000 }, () => {
     assert.equal(await store.dirtyCount(), 1, 'only r2 (version 5 still to deliver)');
   });
 
+  it('one script call that records a mailbox still dirty and then clean leaves it clean; its clean marks are removed together', async () => {
+    const { store, clock } = fresh();
+    const at = clock.now();
+    await store.applyUpdates([update('sip:t1@pbx.test', 2), update('sip:t2@pbx.test', 1), update('sip:t3@pbx.test', 1)]);
+    const calls0 = await scriptCalls(client);
+    const results = await Promise.all([
+      store.recordDelivered('sip:t1@pbx.test', 1, summaryFor(1), delivered(at)),
+      store.recordDelivered('sip:t2@pbx.test', 1, summaryFor(1), delivered(at)),
+      store.recordDelivered('sip:t1@pbx.test', 2, summaryFor(2), delivered(at + 1)),
+      store.recordDelivered('sip:t3@pbx.test', 1, summaryFor(1), delivered(at)),
+    ]);
+    assert.equal((await scriptCalls(client)) - calls0, 1);
+    assert.deepEqual(results, ['still-dirty', 'clean', 'clean', 'clean']);
+    assert.equal((await store.get('sip:t1@pbx.test'))?.delivered?.version, 2);
+    assert.equal(await store.dirtyCount(), 0);
+  });
+
+  it('the record-delivered script removes the clean marks of more mailboxes than one ZREM takes (1,100: chunks of 1,000)', async () => {
+    const { store, keys, clock } = fresh();
+    const at = clock.now();
+    const mailboxes = Array.from({ length: 1_100 }, (_, i) => `sip:z${i}@pbx.test`);
+    for (let i = 0; i < mailboxes.length; i += 500) await store.applyUpdates(mailboxes.slice(i, i + 500).map((m) => update(m, 1)));
+    assert.equal(await store.dirtyCount(), 1_100);
+    // The store sends at most 256 records per call; the script itself takes any number.
+    const args: string[] = [];
+    for (const m of mailboxes) args.push(m, '1', JSON.stringify(summaryFor(1)), String(at), String(at), '{"kind":"delivered"}', `e-${m}`, String(at + 60_000), String(at), ROUTE.target);
+    const call = (client as unknown as Record<string, (...a: string[]) => Promise<string[]>>)['mwiRecordDelivered'];
+    const results = await call?.call(client, String(mailboxes.length + 1), keys.dirty(), ...mailboxes.map((m) => keys.mailbox(m)), ...args);
+    assert.equal(results?.length, 1_100);
+    assert.ok(results?.every((r) => r === 'clean'));
+    assert.equal(await store.dirtyCount(), 0);
+    assert.equal((await store.get('sip:z1099@pbx.test'))?.etag, 'e-sip:z1099@pbx.test');
+  });
+
   it('takeDue brings each mailbox\'s desired state, failed attempts and publication (none yet)', async () => {
     const { store, keys, clock } = fresh();
     await store.applyUpdates([update('sip:d1@pbx.test', 7), update('sip:d2@pbx.test', 8)]);
