@@ -90,7 +90,7 @@ async function main(): Promise<number> {
   };
   let runtime;
   try {
-    runtime = await retryWhileRedisStarts('start the queue', () => startDelivery({ config, log, clock, redisUrl, sender: protections.sender, paused: protections.paused }), startup);
+    runtime = await retryWhileRedisStarts('start the queue', () => startDelivery({ config, log, clock, redisUrl, sender: protections.sender, paused: protections.paused, control: protections.control }), startup);
   } catch (err) {
     await protections.close();
     await built.sender.close();

@@ -30,6 +30,7 @@ import { createStoreClient } from '../store/store-client.ts';
 import { BullDeliveryScheduler } from './bull-scheduler.ts';
 import { ConfigErrorLog } from './config-error-log.ts';
 import { DeliveryPermits } from './delivery-permits.ts';
+import { kickOnResume, type ResumeKickDeps } from './resume-kick.ts';
 import type { DeliveryScheduler } from './delivery-scheduler.ts';
 import {
   DELIVER_QUEUE,
@@ -92,6 +93,8 @@ export async function startDelivery(deps: {
   workers?: boolean;
   /** A global operator pause is in force (ControlPlane): drains take nothing, the kick wakes none. */
   paused?: () => boolean;
+  /** The process's control plane: when the global pause ends, the workers kick the drains at once (resume-kick.ts). */
+  control?: ResumeKickDeps['control'];
 }): Promise<{ scheduler: DeliveryScheduler; store: RedisMailboxStore; close(deadlineMs?: number): Promise<void> }> {
   const { config, clock, sender } = deps;
   const log = deps.log.child({ component: 'delivery' });
@@ -103,6 +106,7 @@ export async function startDelivery(deps: {
   let queue: Queue<DeliverJobData> | undefined;
   let worker: Worker<DeliverJobData> | undefined;
   let workerConnection: RedisClient | undefined;
+  let offResumeKick: (() => void) | undefined;
 
   try {
     const storeRedis = await createStoreClient({ url: deps.redisUrl, onError: throttledWarn(log, clock, 'store', 'Redis connection error') });
@@ -118,6 +122,9 @@ export async function startDelivery(deps: {
     // Every process upserts the same scheduler id: idempotent, and whichever worker is alive runs it.
     await withRedis('upsert the kick scheduler', () => q.upsertJobScheduler(KICK_SCHEDULER_ID, { every: KICK_EVERY_MS }, { name: KICK_JOB, data: {}, opts: KICK_JOB_OPTIONS }));
 
+    /** What the periodic kick job runs: wakes drains for what is due, unless globally paused. */
+    const kickNow = (): Promise<{ due: number; woken: number }> =>
+      kick({ store, wake: (n) => scheduler.wake(n), batchSize: d.batchSize, slots: scheduler.slots, ...(deps.paused ? { paused: deps.paused } : {}) });
     const active = new Set<Promise<unknown>>();
     if (deps.workers !== false) {
       // A delivery may send three requests in a row (412 -> initial, 401 -> credentials, 423), each
@@ -143,7 +150,7 @@ export async function startDelivery(deps: {
       const run = async (job: Job<DeliverJobData>): Promise<unknown> => {
         if (job.name === KICK_JOB) {
           if (stop.signal.aborted) return { due: 0, woken: 0 };
-          return kick({ store, wake: (n) => scheduler.wake(n), batchSize: d.batchSize, slots: scheduler.slots, ...(deps.paused ? { paused: deps.paused } : {}) });
+          return kickNow();
         }
         const { slot } = job.data as DrainJobData;
         const report = await drain(drainDeps, stop.signal);
@@ -184,6 +191,7 @@ export async function startDelivery(deps: {
       const jobFailed = throttledWarn(log, clock, 'job', 'delivery job failed; the kick starts another');
       w.on('failed', (job, err) => jobFailed(err, { jobId: job?.id, job: job?.name }));
       await w.waitUntilReady();
+      if (deps.control !== undefined) offResumeKick = kickOnResume({ control: deps.control, pausedNow: deps.paused?.() ?? false, kick: kickNow, log });
     }
 
     let closing: Promise<void> | undefined;
@@ -192,6 +200,7 @@ export async function startDelivery(deps: {
         const endAt = clock.now() + deadlineMs;
         const left = (): number => Math.max(MIN_STEP_MS, endAt - clock.now());
         // Stop fetching, and tell running drains to take nothing more.
+        offResumeKick?.();
         stop.abort();
         if (worker !== undefined) {
           await worker.pause(true).catch((err: unknown) => log.warn({ err }, 'pausing the worker failed'));

@@ -128,7 +128,7 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
       holdSweeps = protections.holdSweeps;
     }
 
-    const delivery = await retryWhileRedisStarts('start the queue', () => startDelivery({ config, log, clock, redisUrl, sender, workers: opts.workers, ...(paused ? { paused } : {}) }), startup);
+    const delivery = await retryWhileRedisStarts('start the queue', () => startDelivery({ config, log, clock, redisUrl, sender, workers: opts.workers, ...(paused ? { paused, control } : {}) }), startup);
     stack.push({ name: 'delivery', close: (ms) => delivery.close(ms) });
     const ingest = new IngestService({
       store: delivery.store,
