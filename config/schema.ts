@@ -164,7 +164,7 @@ const apiSchema = section({
 });
 
 const deliverySchema = section({
-  concurrency: intBetween(1, 10_000).default(200).describe('Deliveries in flight per worker process.'),
+  concurrency: intBetween(1, 10_000).default(200).describe('Mailboxes being sent per worker process (SIP transactions and their retries; recording an outcome in Redis does not hold a slot).'),
   batchSize: intBetween(1, 10_000).default(500).describe('Mailboxes one delivery job takes from the dirty set.'),
   leaseMs: intBetween(1_000, 3_600_000).default(60_000).describe('How long a taken mailbox stays reserved for the worker that took it; after a crash it is due again then.'),
   retryBaseMs: intBetween(100, 600_000).default(1_000).describe('First delay before a retryable failure is tried again; doubles per attempt, with jitter.'),

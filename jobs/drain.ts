@@ -1,10 +1,14 @@
 /**
  * The drain job: delivers the latest state of due dirty mailboxes until none is due (or its run
  * time is up). It takes permits first, then leases that many due mailboxes with takeDue (which
- * reads their desired state and ETag in the same call), so at most delivery.concurrency deliveries
- * are in flight per process and no leased mailbox waits. Each mailbox: send its desired state
- * (continuing the publication whose ETag came with the lease), let the outcome policy decide,
- * record that with the new ETag (one store call). A newer update accepted during a delivery leaves the mailbox dirty and due
+ * reads their desired state and ETag in the same call), so at most delivery.concurrency mailboxes
+ * are being sent per process and no leased mailbox waits. Each mailbox: send its desired state
+ * (continuing the publication whose ETag came with the lease), give its permit back, let the
+ * outcome policy decide, record that with the new ETag (one store call). The permit does not wait
+ * for the record: holding it over the record's round trip left the SIP side idle whenever Redis
+ * answered slowly (measured: 6.4-7.9k against 10.2-10.3k mailboxes/s at concurrency 200). The
+ * records still waiting stay bounded: they go out on the store's connection ahead of the next
+ * takeDue, whose answer therefore comes after theirs. A newer update accepted during a delivery leaves the mailbox dirty and due
  * now, so this loop (or the next drain) sends exactly one follow-up with the latest state.
  *
  * Depends on seams only (store, sender, policy, clock, permits). A store outage stops the job
@@ -136,7 +140,8 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
     }
   }
 
-  async function deliverOne(record: DueMailbox, leaseEndsAt: number): Promise<void> {
+  /** `sent` gives the mailbox's permit back (once) when nothing more will be sent for it; `start` gives it back at the latest when deliverOne settles. */
+  async function deliverOne(record: DueMailbox, leaseEndsAt: number, sent: () => void): Promise<void> {
     const { mailbox, desired } = record;
     if (record.unreadable !== undefined) {
       const now = clock.now();
@@ -165,6 +170,8 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
       outcome = { kind: 'retryable', cause: 'transport', reason: `internal error: ${errorMessage(err)}`, requests: 0, startedAt: sendStartedAt, elapsedMs: clock.now() - sendStartedAt };
     }
     report.requests += outcome.requests;
+    // The SIP work is over: the permit goes back now, so the next send need not wait for this record's round trip.
+    sent();
     const decision = decide({ outcome, previousAttempts: record.attempts ?? 0, now: clock.now(), random }, settings);
     const result = await whileLeased(() => recordDecision(store, { mailbox, version: desired.version, summary: desired.summary, route: desired.route }, outcome, decision), leaseEndsAt);
     switch (decision.kind) {
@@ -191,7 +198,13 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
 
   const start = (due: DueMailbox, leaseEndsAt: number): void => {
     const mailbox = due.mailbox;
-    const p: Promise<void> = deliverOne(due, leaseEndsAt)
+    let held = true;
+    const release = (): void => {
+      if (!held) return;
+      held = false;
+      permits.release(1);
+    };
+    const p: Promise<void> = deliverOne(due, leaseEndsAt, release)
       .catch((err: unknown) => {
         report.failed++;
         if (isMwiError(err, ErrorCodes.REDIS_UNAVAILABLE)) {
@@ -202,7 +215,7 @@ export async function drain(deps: DrainDeps, signal?: AbortSignal): Promise<Drai
         }
       })
       .finally(() => {
-        permits.release(1);
+        release();
         inFlight.delete(p);
         const settled = onSettled;
         onSettled = undefined;

@@ -1,7 +1,8 @@
 /**
- * The deliveries one worker process may have in flight (delivery.concurrency), shared by every
+ * The mailboxes one worker process may be sending at once (delivery.concurrency), shared by every
  * drain job the process runs. A drain job takes permits BEFORE it leases mailboxes, so every
  * leased mailbox is being delivered at once: none waits for a permit while its lease runs out.
+ * A permit comes back when the mailbox's SIP work ends, before its outcome is recorded.
  */
 export class DeliveryPermits {
   readonly capacity: number;

@@ -156,6 +156,24 @@ describe('drain job', () => {
     assert.equal(overTake, undefined, 'no take above batchSize');
   });
 
+  it('a permit comes back when its send ends, not when its record does: slow records do not hold the next sends', async () => {
+    const { store, sender, permits, deps } = setup({ concurrency: 2, settings: { batchSize: 2 } });
+    for (let i = 0; i < 6; i++) store.apply(mailbox(i), 1);
+    const held: Array<() => void> = [];
+    const record = store.recordDelivered.bind(store);
+    store.recordDelivered = (...args) => new Promise((resolve) => held.push(() => resolve(record(...args))));
+    const run = drain(deps);
+    for (let turn = 0; turn < 200 && held.length < 6; turn++) await tick();
+    assert.equal(sender.sent.length, 6, 'every mailbox was sent while no record had completed');
+    assert.equal(sender.maxInFlight, 2, 'still at most concurrency sends at once');
+    assert.equal(held.length, 6);
+    assert.equal(permits.free, 2);
+    for (const release of held) release();
+    const report = await run;
+    assert.equal(report.delivered, 6);
+    assert.equal(store.dirty.size, 0);
+  });
+
   it('records every outcome with the policy: delivered, retry with backoff, park, slow config-error retry', async () => {
     const { clock, store, sender, deps, configErrorReports } = setup();
     const kinds: OutcomeKind[] = ['delivered', 'retryable', 'permanent', 'config-error'];
