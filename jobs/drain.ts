@@ -7,8 +7,8 @@
  * outcome policy decide, record that with the new ETag (one store call). The permit does not wait
  * for the record: holding it over the record's round trip left the SIP side idle whenever Redis
  * answered slowly (measured: 6.4-7.9k against 10.2-10.3k mailboxes/s at concurrency 200). The
- * records still waiting stay bounded: they go out on the store's connection ahead of the next
- * takeDue, whose answer therefore comes after theirs. A newer update accepted during a delivery leaves the mailbox dirty and due
+ * records still waiting stay bounded: they share the store's connection with takeDue, which Redis
+ * answers in order, so a drain never takes more than an event-loop turn ahead of its records. A newer update accepted during a delivery leaves the mailbox dirty and due
  * now, so this loop (or the next drain) sends exactly one follow-up with the latest state.
  *
  * Depends on seams only (store, sender, policy, clock, permits). A store outage stops the job
