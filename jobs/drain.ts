@@ -8,8 +8,9 @@
  * for the record: holding it over the record's round trip left the SIP side idle whenever Redis
  * answered slowly (measured: 6.4-7.9k against 10.2-10.3k mailboxes/s at concurrency 200). The
  * records still waiting stay bounded: they share the store's connection with takeDue, which Redis
- * answers in order, so a drain never takes more than an event-loop turn ahead of its records. A newer update accepted during a delivery leaves the mailbox dirty and due
- * now, so this loop (or the next drain) sends exactly one follow-up with the latest state.
+ * answers in order, so a drain never takes more than an event-loop turn ahead of its records.
+ * A newer update accepted during a delivery leaves the mailbox dirty and due now, so this loop
+ * (or the next drain) sends exactly one follow-up with the latest state.
  *
  * Depends on seams only (store, sender, policy, clock, permits). A store outage stops the job
  * (it throws once the deliveries in flight have settled). An outcome that could not be recorded

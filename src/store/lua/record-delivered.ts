@@ -35,11 +35,10 @@ export const RECORD_DELIVERED_LUA = `--[[
     "still-dirty"      delivered < desired: mailbox due now
 ]]
 local dirty = KEYS[1]
--- Mailboxes recorded clean, removed from the dirty set by one ZREM at the end (a call per
--- mailbox was a fifth of the script's cost). Keyed by member: a later record of the same mailbox
--- in this call that leaves it dirty takes it out again.
+-- Mailboxes recorded clean, removed from the dirty set by one ZREM at the end instead of one call
+-- each. Keyed by member: a later record of the same mailbox in this call that leaves it dirty
+-- takes it out again.
 local clean = {}
-local cleanCount = 0
 
 local function record(hash, a)
   local f = redis.call('HMGET', hash, 'dv', 'xv', 'xat', 'na')
@@ -93,16 +92,10 @@ local function record(hash, a)
   end
 
   if version == desired then
-    if not clean[ARGV[a]] then
-      clean[ARGV[a]] = true
-      cleanCount = cleanCount + 1
-    end
+    clean[ARGV[a]] = true
     return 'clean'
   end
-  if clean[ARGV[a]] then
-    clean[ARGV[a]] = nil
-    cleanCount = cleanCount - 1
-  end
+  clean[ARGV[a]] = nil
   redis.call('ZADD', dirty, ARGV[a + 8], ARGV[a])
   return 'still-dirty'
 end
@@ -112,18 +105,16 @@ for i = 2, #KEYS do
   results[i - 1] = record(KEYS[i], 10 * (i - 2) + 1)
 end
 -- One ZREM per 1,000 members (Lua's unpack has a stack limit of about 8,000 values).
-if cleanCount > 0 then
-  local members = {}
-  for member in pairs(clean) do
-    members[#members + 1] = member
-    if #members == 1000 then
-      redis.call('ZREM', dirty, unpack(members))
-      members = {}
-    end
-  end
-  if #members > 0 then
+local members = {}
+for member in pairs(clean) do
+  members[#members + 1] = member
+  if #members == 1000 then
     redis.call('ZREM', dirty, unpack(members))
+    members = {}
   end
+end
+if #members > 0 then
+  redis.call('ZREM', dirty, unpack(members))
 end
 return results
 `;
