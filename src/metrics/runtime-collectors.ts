@@ -147,29 +147,38 @@ export function runtimeMetrics(registry: Registry, targets: TargetLabels): Runti
     }
   }
 
-  new Gauge({
-    name: 'mwi_breaker_state',
-    help: 'Fleet-wide breaker of each target hop: 0 closed, 1 open (half-open included), 2 isolated by an operator',
-    labelNames: ['target'],
-    registers,
-    async collect() {
-      const read = readers.breakers;
-      if (read === undefined) return clear(this);
-      await collectFrom(this, 'breakers', async () => {
-        const list = (await read()).filter((b) => b.id !== DNS_BREAKER_ID);
-        foldInto(this, targets, list.map((b) => [b.id, BREAKER_STATE_VALUE[b.state.kind]]), Math.max);
-      });
+  /**
+   * A gauge fed by the reader `key` (source `source` in the error counter): no series while that
+   * reader is not attached; on each scrape, fill() after reset() through collectFrom.
+   */
+  function readerGauge<K extends keyof Readers, L extends string = never>(
+    key: K,
+    source: Source,
+    config: { name: string; help: string; labelNames?: readonly L[] },
+    fill: (gauge: Gauge<L>, read: NonNullable<Readers[K]>) => void | Promise<void>,
+  ): void {
+    new Gauge<L>({
+      ...config,
+      registers,
+      async collect() {
+        const read = readers[key];
+        if (read === undefined) return clear(this);
+        await collectFrom(this, source, () => fill(this, read));
+      },
+    });
+  }
+
+  readerGauge(
+    'breakers',
+    'breakers',
+    { name: 'mwi_breaker_state', help: 'Fleet-wide breaker of each target hop: 0 closed, 1 open (half-open included), 2 isolated by an operator', labelNames: ['target'] },
+    async (gauge, read) => {
+      const list = (await read()).filter((b) => b.id !== DNS_BREAKER_ID);
+      foldInto(gauge, targets, list.map((b) => [b.id, BREAKER_STATE_VALUE[b.state.kind]]), Math.max);
     },
-  });
-  new Gauge({
-    name: 'mwi_dns_breaker_state',
-    help: 'The DNS breaker as this process sees it: 0 closed, 1 open, 2 isolated',
-    registers,
-    async collect() {
-      const read = readers.dnsBreaker;
-      if (read === undefined) return clear(this);
-      await collectFrom(this, 'dns-breaker', () => this.set(BREAKER_STATE_VALUE[read()]));
-    },
+  );
+  readerGauge('dnsBreaker', 'dns-breaker', { name: 'mwi_dns_breaker_state', help: 'The DNS breaker as this process sees it: 0 closed, 1 open, 2 isolated' }, (gauge, read) => {
+    gauge.set(BREAKER_STATE_VALUE[read()]);
   });
 
   const rateGauges: Array<[string, string, (r: RateSnapshot, now: number) => number, (a: number, b: number) => number]> = [
@@ -180,50 +189,25 @@ export function runtimeMetrics(registry: Registry, targets: TargetLabels): Runti
     ['mwi_rate_held', '1 while the target hop is held (503 Retry-After)', (r, now) => (r.holdUntil > now ? 1 : 0), Math.max],
   ];
   for (const [name, help, pick, combine] of rateGauges) {
-    new Gauge({
-      name,
-      help,
-      labelNames: ['target'],
-      registers,
-      async collect() {
-        const read = readers.gate;
-        if (read === undefined) return clear(this);
-        await collectFrom(this, 'gate', () => {
-          const { snapshots, now } = read();
-          foldInto(this, targets, snapshots.map((r) => [r.id, pick(r, now)]), combine);
-        });
-      },
+    readerGauge('gate', 'gate', { name, help, labelNames: ['target'] }, (gauge, read) => {
+      const { snapshots, now } = read();
+      foldInto(gauge, targets, snapshots.map((r) => [r.id, pick(r, now)]), combine);
     });
   }
 
-  new Gauge({
-    name: 'mwi_mailboxes',
-    help: 'Mailboxes not yet delivered, fleet-wide: dirty (due, leased or waiting for a retry) and due (dirty and due now)',
-    labelNames: ['state'],
-    registers,
-    async collect() {
-      const read = readers.queue;
-      if (read === undefined) return clear(this);
-      await collectFrom(this, 'queue', async () => {
-        const q = await read();
-        this.set({ state: 'dirty' }, q.dirtyMailboxes);
-        this.set({ state: 'due' }, q.dueMailboxes);
-      });
+  readerGauge(
+    'queue',
+    'queue',
+    { name: 'mwi_mailboxes', help: 'Mailboxes not yet delivered, fleet-wide: dirty (due, leased or waiting for a retry) and due (dirty and due now)', labelNames: ['state'] },
+    async (gauge, read) => {
+      const q = await read();
+      gauge.set({ state: 'dirty' }, q.dirtyMailboxes);
+      gauge.set({ state: 'due' }, q.dueMailboxes);
     },
-  });
-  new Gauge({
-    name: 'mwi_delivery_jobs',
-    help: 'Jobs of the BullMQ delivery queue by state, fleet-wide',
-    labelNames: ['state'],
-    registers,
-    async collect() {
-      const read = readers.queue;
-      if (read === undefined) return clear(this);
-      await collectFrom(this, 'queue', async () => {
-        const { jobs } = await read();
-        for (const state of ['waiting', 'active', 'delayed', 'failed'] as const) this.set({ state }, jobs[state]);
-      });
-    },
+  );
+  readerGauge('queue', 'queue', { name: 'mwi_delivery_jobs', help: 'Jobs of the BullMQ delivery queue by state, fleet-wide', labelNames: ['state'] }, async (gauge, read) => {
+    const { jobs } = await read();
+    for (const state of ['waiting', 'active', 'delayed', 'failed'] as const) gauge.set({ state }, jobs[state]);
   });
 
   for (const [field, [name, help]] of Object.entries(DNS_COUNTERS) as Array<[keyof DnsStats, [string, string]]>) {
@@ -240,77 +224,27 @@ export function runtimeMetrics(registry: Registry, targets: TargetLabels): Runti
     });
   }
 
-  new Gauge({
-    name: 'mwi_pause_global',
-    help: '1 while a global operator pause is in force',
-    registers,
-    async collect() {
-      const read = readers.control;
-      if (read === undefined) return clear(this);
-      await collectFrom(this, 'control', async () => this.set((await read()).pauses.some((p) => p.scope === 'global') ? 1 : 0));
-    },
+  readerGauge('control', 'control', { name: 'mwi_pause_global', help: '1 while a global operator pause is in force' }, async (gauge, read) => {
+    gauge.set((await read()).pauses.some((p) => p.scope === 'global') ? 1 : 0);
   });
-  new Gauge({
-    name: 'mwi_pause_global_since_timestamp_seconds',
-    help: 'Start of the global pause in force, seconds since the epoch; absent when none',
-    registers,
-    async collect() {
-      const read = readers.control;
-      if (read === undefined) return clear(this);
-      await collectFrom(this, 'control', async () => {
-        const global = (await read()).pauses.find((p) => p.scope === 'global');
-        if (global !== undefined) this.set(global.since / 1_000);
-      });
-    },
+  readerGauge('control', 'control', { name: 'mwi_pause_global_since_timestamp_seconds', help: 'Start of the global pause in force, seconds since the epoch; absent when none' }, async (gauge, read) => {
+    const global = (await read()).pauses.find((p) => p.scope === 'global');
+    if (global !== undefined) gauge.set(global.since / 1_000);
   });
-  new Gauge({
-    name: 'mwi_pause_target',
-    help: '1 for each target (URI or hop key) an operator paused',
-    labelNames: ['target'],
-    registers,
-    async collect() {
-      const read = readers.control;
-      if (read === undefined) return clear(this);
-      await collectFrom(this, 'control', async () => {
-        const paused = (await read()).pauses.filter((p) => p.scope !== 'global');
-        foldInto(this, targets, paused.map((p) => [p.scope, 1]), Math.max);
-      });
-    },
+  readerGauge('control', 'control', { name: 'mwi_pause_target', help: '1 for each target (URI or hop key) an operator paused', labelNames: ['target'] }, async (gauge, read) => {
+    const paused = (await read()).pauses.filter((p) => p.scope !== 'global');
+    foldInto(gauge, targets, paused.map((p) => [p.scope, 1]), Math.max);
   });
-  new Gauge({
-    name: 'mwi_drain_active',
-    help: '1 while drain is on (no new sweeps; queued work finishes)',
-    registers,
-    async collect() {
-      const read = readers.control;
-      if (read === undefined) return clear(this);
-      await collectFrom(this, 'control', async () => this.set((await read()).drain === undefined ? 0 : 1));
-    },
+  readerGauge('control', 'control', { name: 'mwi_drain_active', help: '1 while drain is on (no new sweeps; queued work finishes)' }, async (gauge, read) => {
+    gauge.set((await read()).drain === undefined ? 0 : 1);
   });
 
-  new Gauge({
-    name: 'mwi_ready',
-    help: '1 when the latest readiness check (Redis, DNS, every target) passed, as GET /readyz answers',
-    registers,
-    async collect() {
-      const read = readers.readiness;
-      if (read === undefined) return clear(this);
-      await collectFrom(this, 'readiness', async () => this.set((await read()).ready ? 1 : 0));
-    },
+  readerGauge('readiness', 'readiness', { name: 'mwi_ready', help: '1 when the latest readiness check (Redis, DNS, every target) passed, as GET /readyz answers' }, async (gauge, read) => {
+    gauge.set((await read()).ready ? 1 : 0);
   });
-  new Gauge({
-    name: 'mwi_readiness_checks_failing',
-    help: 'Readiness checks failing, by kind (redis, dns, target)',
-    labelNames: ['kind'],
-    registers,
-    async collect() {
-      const read = readers.readiness;
-      if (read === undefined) return clear(this);
-      await collectFrom(this, 'readiness', async () => {
-        const report = await read();
-        for (const kind of ['redis', 'dns', 'target'] as const) this.set({ kind }, report.checks.filter((c) => c.kind === kind && c.status === 'fail').length);
-      });
-    },
+  readerGauge('readiness', 'readiness', { name: 'mwi_readiness_checks_failing', help: 'Readiness checks failing, by kind (redis, dns, target)', labelNames: ['kind'] }, async (gauge, read) => {
+    const report = await read();
+    for (const kind of ['redis', 'dns', 'target'] as const) gauge.set({ kind }, report.checks.filter((c) => c.kind === kind && c.status === 'fail').length);
   });
 
   const redisReconnects = new Counter({ name: 'mwi_redis_reconnects_total', help: 'ioredis reconnect attempts per client of this process', labelNames: ['client'], registers });
