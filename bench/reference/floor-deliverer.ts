@@ -80,6 +80,8 @@ export async function runFloor(opts: FloorOptions): Promise<FloorRun> {
   let lastDeliveredAt = 0;
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
+  /** Ends the run with the error of a Redis call (set once the run's promise exists). */
+  let fail: (err: unknown) => void = () => undefined;
 
   const publish = (mailbox: string, summary: MessageSummary, etag: string | null): void => {
     const id = String(sequence++);
@@ -114,7 +116,7 @@ export async function runFloor(opts: FloorOptions): Promise<FloorRun> {
         }
       }
       taking = false;
-    })();
+    })().catch((err: unknown) => fail(err));
   };
 
   const record = (): void => {
@@ -129,7 +131,7 @@ export async function runFloor(opts: FloorOptions): Promise<FloorRun> {
       delivered += batch.length / 2;
       free += batch.length / 2;
       take();
-    });
+    }, fail);
   };
 
   socket.on('message', (message) => {
@@ -147,7 +149,7 @@ export async function runFloor(opts: FloorOptions): Promise<FloorRun> {
   });
 
   try {
-    await new Promise<void>((resolve) => {
+    await new Promise<void>((resolve, reject) => {
       let seen = -1;
       let quietSince = performance.now();
       const watch = setInterval(() => {
@@ -161,6 +163,10 @@ export async function runFloor(opts: FloorOptions): Promise<FloorRun> {
           resolve();
         }
       }, 50);
+      fail = (err) => {
+        clearInterval(watch);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      };
       take();
     });
     const cpu = process.cpuUsage(cpu0);
