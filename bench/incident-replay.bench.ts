@@ -11,7 +11,7 @@
  *   3. naive: the same 100,000 PUBLISHes from the raw SipMwiSender (no gate, no breaker) with a
  *      fixed 1,000 in flight, each failure sent again at once, stopped at 3x the ideal time.
  * Every 250 ms both phases are sampled (offered and delivered rate, backlog, allowed rate) into
- * the JSON result, for charts. Run alone: `npx node --max-semi-space-size=32 --max-old-space-size=1024 bench/incident-replay.bench.ts`.
+ * the JSON result, for charts. Run alone: `npx node --max-semi-space-size=32 bench/incident-replay.bench.ts`.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';

@@ -50,7 +50,7 @@ export async function run(): Promise<BenchResult> {
     MWI_API__PRODUCER_TOKEN: TOKEN,
     MWI_API__MAX_BATCH_UPDATES: String(BATCH),
     MWI_TARGETS__DEFAULT_PUBLISH_TARGET: 'sip:127.0.0.1:5060',
-    NODE_OPTIONS: '--max-semi-space-size=32 --max-old-space-size=1024',
+    NODE_OPTIONS: '--max-semi-space-size=32',
   });
   const admin = new Redis(redis.url);
   const refConnection = new Redis(redis.url, { maxRetriesPerRequest: null });
@@ -98,7 +98,7 @@ export async function run(): Promise<BenchResult> {
         ratio('MwiClient / addBulk', viaClient / addBulk, 1.4, { ours: CLIENT_ROW, reference: ADD_BULK_ROW }),
       ],
       notes: [
-        `${UPDATES.toLocaleString('en-US')} updates per path over ${MAILBOXES.toLocaleString('en-US')} mailboxes, batches of ${BATCH}, ${PARALLEL_REQUESTS} batches in flight, after ${WARMUP_BATCHES} warm-up batches per path; redis-server on loopback with appendonly yes, appendfsync everysec. The API is its own process (mwi start --no-workers, NODE_OPTIONS="--max-semi-space-size=32 --max-old-space-size=1024" as in the Dockerfile); this process is the producer for every path (BullMQ Queue, fetch, MwiClient). API, Redis and producer share the same 2-core machine.`,
+        `${UPDATES.toLocaleString('en-US')} updates per path over ${MAILBOXES.toLocaleString('en-US')} mailboxes, batches of ${BATCH}, ${PARALLEL_REQUESTS} batches in flight, after ${WARMUP_BATCHES} warm-up batches per path; redis-server on loopback with appendonly yes, appendfsync everysec. The API is its own process (mwi start --no-workers, NODE_OPTIONS=--max-semi-space-size=32 as in the Dockerfile); this process is the producer for every path (BullMQ Queue, fetch, MwiClient). API, Redis and producer share the same 2-core machine.`,
       ],
     };
   } finally {
